@@ -1,0 +1,34 @@
+# Whirl: make test is what the README and .ci/run call.
+SHELL := /bin/bash
+GO    ?= go
+PKGS  ?= ./...
+
+.PHONY: help deps test check fmt vet race bench build
+
+help: ## show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+deps: ## install what the tests need where it is missing (bubblewrap, redis, python3-redis)
+	@./scripts/deps.sh
+
+build: ## build bin/whirl
+	$(GO) build -o bin/whirl ./cmd/whirl
+
+test: deps ## install what is missing, then run every test
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+race: deps ## the tests under the race detector
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+check: vet race ## vet, then the tests with -race
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+bench: build ## the Go benchmarks and whirl bench
+	$(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
+	./bin/whirl bench

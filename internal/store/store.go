@@ -1,0 +1,164 @@
+// Package store is the contract for Whirl's persistent state: entities
+// (actions, triggers, rules, packages, APIs), activation records, the
+// authentication subjects, and the journal of accepted asynchronous
+// invocations.
+//
+// Implementations live in subpackages named after what they wrap
+// (store/sqlite, store/postgres) and must pass the conformance suite in
+// store/storetest. Only internal/app and tests import implementations; every
+// other package sees these interfaces.
+//
+// All methods are safe for concurrent use, take a context first, and report
+// a missing record with ErrNotFound and a failed precondition (a create of
+// an existing key, a stale revision) with ErrConflict.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// Errors every implementation returns for the cases they name. Callers
+// compare with errors.Is.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a create found the key taken, or an update or delete
+	// found a revision other than the one expected.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Store is the whole of a backend. Close flushes pending batched writes and
+// releases resources; no method may be called after it.
+type Store interface {
+	Entities() Entities
+	Activations() Activations
+	Auth() Auth
+	Journal() Journal
+	Close() error
+}
+
+// Collections of entities.
+const (
+	Actions  = "actions"
+	Triggers = "triggers"
+	Rules    = "rules"
+	Packages = "packages"
+	APIs     = "apis" // swagger documents of `wsk api`, keyed by base path
+)
+
+// Entity is one stored entity document. Key is the name within the
+// namespace ("hello", or "pkg/hello" for an action in a package). Doc is
+// the entity's JSON as the whisk package writes it. Rev starts at 1 and
+// grows by one on every successful Put.
+type Entity struct {
+	Collection string
+	Namespace  string
+	Key        string
+	Rev        int64
+	Doc        []byte
+	Updated    time.Time
+}
+
+// ListOptions select a page of entities. Prefix, when set, keeps keys that
+// start with it (a package's actions: "pkg/"). Entities are returned in
+// order of Key. Limit 0 means no limit.
+type ListOptions struct {
+	Prefix string
+	Limit  int
+	Skip   int
+}
+
+// Entities stores entity documents with optimistic concurrency.
+type Entities interface {
+	// Get returns the entity or ErrNotFound.
+	Get(ctx context.Context, collection, namespace, key string) (Entity, error)
+	// Put writes e. With rev 0 it creates and fails with ErrConflict when
+	// the key exists (in any collection: names are unique per namespace
+	// across actions, triggers, rules and packages, as OpenWhisk's are,
+	// except APIs). Otherwise it replaces the entity whose revision is rev,
+	// failing with ErrConflict when the stored revision differs and with
+	// ErrNotFound when there is none. It returns the new revision.
+	Put(ctx context.Context, e Entity, rev int64) (int64, error)
+	// Delete removes the entity whose revision is rev (0: any revision).
+	Delete(ctx context.Context, collection, namespace, key string, rev int64) error
+	// List returns a page of a collection in a namespace, ordered by key.
+	List(ctx context.Context, collection, namespace string, opts ListOptions) ([]Entity, error)
+	// Count returns how many entities List would return without paging.
+	Count(ctx context.Context, collection, namespace string, prefix string) (int, error)
+	// Locate returns the collection that holds key in namespace, or
+	// ErrNotFound. The controller answers "exists but is not in this
+	// collection" with it.
+	Locate(ctx context.Context, namespace, key string) (string, error)
+}
+
+// ActivationQuery selects activation records of one namespace, newest first
+// by start (ties broken by activation id). Name, when set, keeps records
+// whose path is namespace/Name (Name may be "pkg/action"). Since and Upto
+// bound start in epoch milliseconds, inclusive; zero means unbounded. Limit
+// 0 means no limit.
+type ActivationQuery struct {
+	Name  string
+	Since int64
+	Upto  int64
+	Limit int
+	Skip  int
+}
+
+// Activations stores activation records. A record is visible to Get and List
+// as soon as Put returns: read-your-writes.
+type Activations interface {
+	// Put stores records durably; implementations batch concurrent calls
+	// into one transaction (group commit). Storing an id again replaces
+	// the record (at-least-once delivery is deduplicated by id).
+	Put(ctx context.Context, acts ...*whisk.Activation) error
+	// Get returns the record of id in namespace, or ErrNotFound.
+	Get(ctx context.Context, namespace, id string) (*whisk.Activation, error)
+	// List returns records matching q.
+	List(ctx context.Context, namespace string, q ActivationQuery) ([]*whisk.Activation, error)
+	// Count returns how many records match q, ignoring Limit and Skip.
+	Count(ctx context.Context, namespace string, q ActivationQuery) (int, error)
+}
+
+// Subject is one authentication key. Only a hash of the key is stored.
+type Subject struct {
+	UUID      string
+	KeyHash   string
+	Namespace string
+	Created   time.Time
+}
+
+// Auth stores subjects and namespaces.
+type Auth interface {
+	// PutSubject stores s, replacing any subject with the same UUID.
+	PutSubject(ctx context.Context, s Subject) error
+	// Subject returns the subject of uuid, or ErrNotFound.
+	Subject(ctx context.Context, uuid string) (Subject, error)
+	// Subjects lists subjects, of one namespace when namespace is set.
+	Subjects(ctx context.Context, namespace string) ([]Subject, error)
+	// DeleteSubject removes the subject of uuid, or returns ErrNotFound.
+	DeleteSubject(ctx context.Context, uuid string) error
+}
+
+// Journal records accepted asynchronous invocations until their activation
+// record is written, so that none is lost across a crash.
+type Journal interface {
+	// Append stores entries durably before returning; implementations batch
+	// concurrent calls (group commit). An id already present is ignored.
+	Append(ctx context.Context, entries ...JournalEntry) error
+	// Done removes entries by activation id; unknown ids are ignored.
+	Done(ctx context.Context, ids ...string) error
+	// Pending returns every entry not yet done, oldest first.
+	Pending(ctx context.Context) ([]JournalEntry, error)
+}
+
+// JournalEntry is one accepted invocation: its activation id and the
+// message that will run it, opaque to the store.
+type JournalEntry struct {
+	ID       string
+	Payload  []byte
+	Accepted time.Time
+}

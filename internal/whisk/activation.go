@@ -1,0 +1,167 @@
+package whisk
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// Activation status codes (ActivationResponse.statusCode).
+const (
+	StatusSuccess          = 0
+	StatusApplicationError = 1
+	StatusDeveloperError   = 2
+	StatusWhiskError       = 3
+)
+
+var statusNames = [...]string{"success", "application error", "action developer error", "whisk internal error"}
+
+// StatusName returns the status string of a status code.
+func StatusName(code int) string {
+	if code < 0 || code >= len(statusNames) {
+		return statusNames[StatusWhiskError]
+	}
+	return statusNames[code]
+}
+
+// NewActivationID returns a fresh activation id: 32 lowercase hex digits.
+func NewActivationID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ValidActivationID reports whether id is 32 lowercase hex digits.
+func ValidActivationID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Response is an activation's outcome.
+type Response struct {
+	StatusCode int             `json:"-"`
+	Result     json.RawMessage `json:"-"`
+	Size       *int            `json:"-"`
+}
+
+// Success reports whether the activation succeeded.
+func (r Response) Success() bool { return r.StatusCode == StatusSuccess }
+
+type responseJSON struct {
+	Status     string          `json:"status"`
+	StatusCode *int            `json:"statusCode,omitempty"`
+	Success    bool            `json:"success"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Size       *int            `json:"size,omitempty"`
+}
+
+// MarshalJSON writes the extended form clients see: status and success.
+func (r Response) MarshalJSON() ([]byte, error) {
+	res := r.Result
+	if len(res) == 0 {
+		res = json.RawMessage("{}")
+	}
+	return json.Marshal(responseJSON{Status: StatusName(r.StatusCode), Success: r.Success(), Result: res, Size: r.Size})
+}
+
+// UnmarshalJSON reads either form: statusCode or status.
+func (r *Response) UnmarshalJSON(b []byte) error {
+	var j responseJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	r.Result, r.Size = j.Result, j.Size
+	switch {
+	case j.StatusCode != nil:
+		r.StatusCode = *j.StatusCode
+	default:
+		r.StatusCode = StatusWhiskError
+		for i, n := range statusNames {
+			if n == j.Status {
+				r.StatusCode = i
+			}
+		}
+	}
+	return nil
+}
+
+// Activation is the record of one run of an action, a sequence or a
+// trigger fire.
+type Activation struct {
+	Namespace    string    `json:"namespace"`
+	Name         string    `json:"name"`
+	Version      string    `json:"version"`
+	Subject      string    `json:"subject"`
+	ActivationID string    `json:"activationId"`
+	Start        int64     `json:"start"`
+	End          int64     `json:"end,omitempty"`
+	Duration     int64     `json:"duration,omitempty"`
+	Cause        string    `json:"cause,omitempty"`
+	Response     Response  `json:"response"`
+	Logs         []string  `json:"logs"`
+	Annotations  KeyValues `json:"annotations"`
+	Publish      bool      `json:"publish"`
+}
+
+// MarshalJSON writes the extended record; end and duration are left out
+// when end is 0 (trigger activations), and logs is never null.
+func (a *Activation) MarshalJSON() ([]byte, error) {
+	type plain Activation
+	c := plain(*a)
+	if c.Logs == nil {
+		c.Logs = []string{}
+	}
+	if c.End == 0 {
+		c.Duration = 0
+	}
+	return json.Marshal(&c)
+}
+
+// ActivationSummary is a row of GET /activations without docs=true: no
+// response and no logs, but the top-level statusCode the CLI reads.
+type ActivationSummary struct {
+	Namespace    string    `json:"namespace"`
+	Name         string    `json:"name"`
+	Version      string    `json:"version"`
+	Subject      string    `json:"subject"`
+	ActivationID string    `json:"activationId"`
+	Start        int64     `json:"start"`
+	End          int64     `json:"end,omitempty"`
+	Duration     int64     `json:"duration,omitempty"`
+	Cause        string    `json:"cause,omitempty"`
+	StatusCode   int       `json:"statusCode"`
+	Annotations  KeyValues `json:"annotations"`
+	Publish      bool      `json:"publish"`
+}
+
+// Summary returns a's list row.
+func (a *Activation) Summary() ActivationSummary {
+	s := ActivationSummary{Namespace: a.Namespace, Name: a.Name, Version: a.Version, Subject: a.Subject,
+		ActivationID: a.ActivationID, Start: a.Start, End: a.End, Duration: a.Duration, Cause: a.Cause,
+		StatusCode: a.Response.StatusCode, Annotations: a.Annotations, Publish: a.Publish}
+	if s.End == 0 {
+		s.Duration = 0
+	}
+	return s
+}
+
+// ResultBody is GET /activations/{id}/result.
+func (a *Activation) ResultBody() map[string]any {
+	res := a.Response.Result
+	if len(res) == 0 {
+		res = json.RawMessage("{}")
+	}
+	m := map[string]any{"result": res, "status": StatusName(a.Response.StatusCode), "success": a.Response.Success()}
+	if a.Response.Size != nil {
+		m["size"] = *a.Response.Size
+	}
+	return m
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Whirl's tests need on a fresh Debian machine, where missing:
+# bubblewrap (the action sandbox), redis-server and python3-redis (the
+# read-py example). Idempotent; quiet when everything is present.
+set -euo pipefail
+
+need=()
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -d /usr/lib/python3/dist-packages/redis ] || need+=(python3-redis)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
+
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "deps: installing ${need[*]}"
+  $sudo apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null 2>&1
+    $sudo apt-get install -y -q "${need[@]}" >/dev/null
+  }
+fi
+
+# Redis for the read-py example: start one where none answers.
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  echo "deps: starting redis-server on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+fi
