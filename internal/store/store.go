@@ -113,7 +113,9 @@ type ActivationQuery struct {
 type Activations interface {
 	// Put stores records durably; implementations batch concurrent calls
 	// into one transaction (group commit). Storing an id again replaces
-	// the record (at-least-once delivery is deduplicated by id).
+	// the record (at-least-once delivery is deduplicated by id). In the same
+	// transaction Put removes the journal entries of those ids, so that a
+	// crash leaves either the entry or the record, never neither.
 	Put(ctx context.Context, acts ...*whisk.Activation) error
 	// Get returns the record of id in namespace, or ErrNotFound.
 	Get(ctx context.Context, namespace, id string) (*whisk.Activation, error)
