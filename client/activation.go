@@ -1,0 +1,74 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// ActivationService reads activation records.
+type ActivationService struct{ c *Client }
+
+// ActivationListOptions filter GET /activations. Name is an action name
+// ("a" or "pkg/a"); Since and Upto are epoch milliseconds (0: unbounded);
+// Limit 0 asks for the server's maximum; Docs asks for full records.
+type ActivationListOptions struct {
+	Name  string
+	Since int64
+	Upto  int64
+	Limit int
+	Skip  int
+	Docs  bool
+}
+
+// List returns activations, newest first.
+func (s *ActivationService) List(ctx context.Context, opts ActivationListOptions) ([]Activation, error) {
+	q := url.Values{"limit": {strconv.Itoa(opts.Limit)}, "skip": {strconv.Itoa(opts.Skip)}}
+	if opts.Name != "" {
+		q.Set("name", opts.Name)
+	}
+	if opts.Since > 0 {
+		q.Set("since", strconv.FormatInt(opts.Since, 10))
+	}
+	if opts.Upto > 0 {
+		q.Set("upto", strconv.FormatInt(opts.Upto, 10))
+	}
+	if opts.Docs {
+		q.Set("docs", "true")
+	}
+	var out []Activation
+	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(s.c.namespace, "activations", ""), q, nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Get returns one full activation record.
+func (s *ActivationService) Get(ctx context.Context, id string) (*Activation, error) {
+	var a Activation
+	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(s.c.namespace, "activations", id), nil, nil, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Result returns an activation's result.
+func (s *ActivationService) Result(ctx context.Context, id string) (*ActivationResult, error) {
+	var r ActivationResult
+	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(s.c.namespace, "activations", id+"/result"), nil, nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Logs returns an activation's log lines.
+func (s *ActivationService) Logs(ctx context.Context, id string) ([]string, error) {
+	var r struct {
+		Logs []string `json:"logs"`
+	}
+	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(s.c.namespace, "activations", id+"/logs"), nil, nil, &r); err != nil {
+		return nil, err
+	}
+	return r.Logs, nil
+}
