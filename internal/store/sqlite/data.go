@@ -1,0 +1,429 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// scope returns the uniqueness scope of a collection: APIs have their own,
+// every other collection shares one per namespace.
+func scope(collection string) string {
+	if collection == store.APIs {
+		return store.APIs
+	}
+	return ""
+}
+
+type entities struct{ s *Store }
+
+func (e entities) Get(ctx context.Context, collection, namespace, key string) (store.Entity, error) {
+	ent := store.Entity{Collection: collection, Namespace: namespace, Key: key}
+	var updated int64
+	err := e.s.rdb.QueryRowContext(ctx,
+		`SELECT rev, doc, updated FROM entities WHERE namespace = ? AND scope = ? AND key = ? AND collection = ?`,
+		namespace, scope(collection), key, collection).Scan(&ent.Rev, &ent.Doc, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Entity{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Entity{}, fmt.Errorf("sqlite: get %s %s/%s: %w", collection, namespace, key, err)
+	}
+	ent.Updated = time.Unix(0, updated)
+	return ent, nil
+}
+
+func (e entities) Put(ctx context.Context, ent store.Entity, rev int64) (int64, error) {
+	updated := ent.Updated
+	if updated.IsZero() {
+		updated = time.Now()
+	}
+	sc := scope(ent.Collection)
+	if rev == 0 {
+		_, err := e.s.wdb.ExecContext(ctx,
+			`INSERT INTO entities (namespace, scope, key, collection, rev, doc, updated) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+			ent.Namespace, sc, ent.Key, ent.Collection, ent.Doc, updated.UnixNano())
+		if isUnique(err) {
+			return 0, store.ErrConflict
+		}
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: create %s %s/%s: %w", ent.Collection, ent.Namespace, ent.Key, err)
+		}
+		return 1, nil
+	}
+	res, err := e.s.wdb.ExecContext(ctx,
+		`UPDATE entities SET rev = rev + 1, doc = ?, updated = ? WHERE namespace = ? AND scope = ? AND key = ? AND collection = ? AND rev = ?`,
+		ent.Doc, updated.UnixNano(), ent.Namespace, sc, ent.Key, ent.Collection, rev)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: update %s %s/%s: %w", ent.Collection, ent.Namespace, ent.Key, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return rev + 1, nil
+	}
+	return 0, e.missOrConflict(ctx, ent.Collection, ent.Namespace, ent.Key)
+}
+
+// missOrConflict tells why a write conditioned on a revision changed no row.
+func (e entities) missOrConflict(ctx context.Context, collection, namespace, key string) error {
+	var one int
+	err := e.s.wdb.QueryRowContext(ctx,
+		`SELECT 1 FROM entities WHERE namespace = ? AND scope = ? AND key = ? AND collection = ?`,
+		namespace, scope(collection), key, collection).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("sqlite: %s %s/%s: %w", collection, namespace, key, err)
+	}
+	return store.ErrConflict
+}
+
+func (e entities) Delete(ctx context.Context, collection, namespace, key string, rev int64) error {
+	q := `DELETE FROM entities WHERE namespace = ? AND scope = ? AND key = ? AND collection = ?`
+	args := []any{namespace, scope(collection), key, collection}
+	if rev != 0 {
+		q += ` AND rev = ?`
+		args = append(args, rev)
+	}
+	res, err := e.s.wdb.ExecContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete %s %s/%s: %w", collection, namespace, key, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	if rev == 0 {
+		return store.ErrNotFound
+	}
+	return e.missOrConflict(ctx, collection, namespace, key)
+}
+
+func (e entities) List(ctx context.Context, collection, namespace string, opts store.ListOptions) ([]store.Entity, error) {
+	limit := int64(opts.Limit)
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := e.s.rdb.QueryContext(ctx,
+		`SELECT key, rev, doc, updated FROM entities
+		 WHERE namespace = ? AND collection = ? AND substr(key, 1, length(?)) = ?
+		 ORDER BY key LIMIT ? OFFSET ?`,
+		namespace, collection, opts.Prefix, opts.Prefix, limit, max(opts.Skip, 0))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list %s %s: %w", collection, namespace, err)
+	}
+	defer rows.Close()
+	var out []store.Entity
+	for rows.Next() {
+		ent := store.Entity{Collection: collection, Namespace: namespace}
+		var updated int64
+		if err := rows.Scan(&ent.Key, &ent.Rev, &ent.Doc, &updated); err != nil {
+			return nil, fmt.Errorf("sqlite: list %s %s: %w", collection, namespace, err)
+		}
+		ent.Updated = time.Unix(0, updated)
+		out = append(out, ent)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list %s %s: %w", collection, namespace, err)
+	}
+	return out, nil
+}
+
+func (e entities) Count(ctx context.Context, collection, namespace, prefix string) (int, error) {
+	var n int
+	err := e.s.rdb.QueryRowContext(ctx,
+		`SELECT count(*) FROM entities WHERE namespace = ? AND collection = ? AND substr(key, 1, length(?)) = ?`,
+		namespace, collection, prefix, prefix).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count %s %s: %w", collection, namespace, err)
+	}
+	return n, nil
+}
+
+func (e entities) Locate(ctx context.Context, namespace, key string) (string, error) {
+	var c string
+	err := e.s.rdb.QueryRowContext(ctx,
+		`SELECT collection FROM entities WHERE namespace = ? AND scope = '' AND key = ?`, namespace, key).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", store.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: locate %s/%s: %w", namespace, key, err)
+	}
+	return c, nil
+}
+
+type activations struct{ s *Store }
+
+// row is an activation record ready for the writer.
+type actRow struct {
+	id, namespace, path string
+	start               int64
+	doc                 []byte
+}
+
+// ActivationRow returns the indexed columns of a: the owner namespace (the
+// record's namespace up to any '/'), the path of what ran (the "path"
+// annotation when it is a string, else namespace/name; without a leading
+// '/'), and the record's JSON.
+func activationRow(a *whisk.Activation) (actRow, error) {
+	doc, err := json.Marshal(a)
+	if err != nil {
+		return actRow{}, fmt.Errorf("sqlite: encode activation %s: %w", a.ActivationID, err)
+	}
+	ns, _, _ := strings.Cut(a.Namespace, "/")
+	path, ok := a.Annotations.String("path")
+	if !ok || path == "" {
+		path = a.Namespace + "/" + a.Name
+	}
+	return actRow{id: a.ActivationID, namespace: ns, path: strings.TrimPrefix(path, "/"), start: a.Start, doc: doc}, nil
+}
+
+func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
+	if len(acts) == 0 {
+		return nil
+	}
+	rows := make([]actRow, len(acts))
+	for i, act := range acts {
+		if act == nil || act.ActivationID == "" {
+			return errors.New("sqlite: put activation: no activation id")
+		}
+		var err error
+		if rows[i], err = activationRow(act); err != nil {
+			return err
+		}
+	}
+	return a.s.gc.do(ctx, &writeOp{n: len(rows), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+		for _, r := range rows {
+			if _, err := st.putAct.ExecContext(ctx, r.id, r.namespace, r.path, r.start, r.doc); err != nil {
+				return fmt.Errorf("sqlite: put activation %s: %w", r.id, err)
+			}
+			if _, err := st.delJournal.ExecContext(ctx, r.id); err != nil {
+				return fmt.Errorf("sqlite: retire journal entry %s: %w", r.id, err)
+			}
+		}
+		return nil
+	}})
+}
+
+func (a activations) Get(ctx context.Context, namespace, id string) (*whisk.Activation, error) {
+	var doc []byte
+	err := a.s.rdb.QueryRowContext(ctx,
+		`SELECT doc FROM activations WHERE id = ? AND namespace = ?`, id, namespace).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get activation %s: %w", id, err)
+	}
+	return decodeActivation(doc)
+}
+
+func decodeActivation(doc []byte) (*whisk.Activation, error) {
+	var act whisk.Activation
+	if err := json.Unmarshal(doc, &act); err != nil {
+		return nil, fmt.Errorf("sqlite: decode activation: %w", err)
+	}
+	return &act, nil
+}
+
+// where returns the filter of q in namespace.
+func where(namespace string, q store.ActivationQuery) (string, []any) {
+	w := `namespace = ?`
+	args := []any{namespace}
+	if q.Name != "" {
+		w += ` AND path = ?`
+		args = append(args, namespace+"/"+strings.TrimPrefix(q.Name, "/"))
+	}
+	if q.Since != 0 {
+		w += ` AND start >= ?`
+		args = append(args, q.Since)
+	}
+	if q.Upto != 0 {
+		w += ` AND start <= ?`
+		args = append(args, q.Upto)
+	}
+	return w, args
+}
+
+func (a activations) List(ctx context.Context, namespace string, q store.ActivationQuery) ([]*whisk.Activation, error) {
+	w, args := where(namespace, q)
+	limit := int64(q.Limit)
+	if limit <= 0 {
+		limit = -1
+	}
+	args = append(args, limit, max(q.Skip, 0))
+	rows, err := a.s.rdb.QueryContext(ctx,
+		`SELECT doc FROM activations WHERE `+w+` ORDER BY start DESC, id DESC LIMIT ? OFFSET ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list activations %s: %w", namespace, err)
+	}
+	defer rows.Close()
+	var out []*whisk.Activation
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("sqlite: list activations %s: %w", namespace, err)
+		}
+		act, err := decodeActivation(doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, act)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list activations %s: %w", namespace, err)
+	}
+	return out, nil
+}
+
+func (a activations) Count(ctx context.Context, namespace string, q store.ActivationQuery) (int, error) {
+	w, args := where(namespace, q)
+	var n int
+	if err := a.s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM activations WHERE `+w, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count activations %s: %w", namespace, err)
+	}
+	return n, nil
+}
+
+type auth struct{ s *Store }
+
+func (au auth) PutSubject(ctx context.Context, s store.Subject) error {
+	created := s.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	_, err := au.s.wdb.ExecContext(ctx,
+		`INSERT INTO subjects (uuid, key_hash, namespace, created) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (uuid) DO UPDATE SET key_hash = excluded.key_hash, namespace = excluded.namespace, created = excluded.created`,
+		s.UUID, s.KeyHash, s.Namespace, created.UnixNano())
+	if err != nil {
+		return fmt.Errorf("sqlite: put subject %s: %w", s.UUID, err)
+	}
+	return nil
+}
+
+func (au auth) Subject(ctx context.Context, uuid string) (store.Subject, error) {
+	s := store.Subject{UUID: uuid}
+	var created int64
+	err := au.s.rdb.QueryRowContext(ctx,
+		`SELECT key_hash, namespace, created FROM subjects WHERE uuid = ?`, uuid).Scan(&s.KeyHash, &s.Namespace, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Subject{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Subject{}, fmt.Errorf("sqlite: get subject %s: %w", uuid, err)
+	}
+	s.Created = time.Unix(0, created)
+	return s, nil
+}
+
+func (au auth) Subjects(ctx context.Context, namespace string) ([]store.Subject, error) {
+	q := `SELECT uuid, key_hash, namespace, created FROM subjects ORDER BY namespace, uuid`
+	var args []any
+	if namespace != "" {
+		q = `SELECT uuid, key_hash, namespace, created FROM subjects WHERE namespace = ? ORDER BY namespace, uuid`
+		args = append(args, namespace)
+	}
+	rows, err := au.s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list subjects: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Subject
+	for rows.Next() {
+		var s store.Subject
+		var created int64
+		if err := rows.Scan(&s.UUID, &s.KeyHash, &s.Namespace, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: list subjects: %w", err)
+		}
+		s.Created = time.Unix(0, created)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list subjects: %w", err)
+	}
+	return out, nil
+}
+
+func (au auth) DeleteSubject(ctx context.Context, uuid string) error {
+	res, err := au.s.wdb.ExecContext(ctx, `DELETE FROM subjects WHERE uuid = ?`, uuid)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete subject %s: %w", uuid, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+type journal struct{ s *Store }
+
+func (j journal) Append(ctx context.Context, entries ...store.JournalEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	entries = append([]store.JournalEntry(nil), entries...)
+	for i := range entries {
+		if entries[i].ID == "" {
+			return errors.New("sqlite: journal append: empty id")
+		}
+		if entries[i].Accepted.IsZero() {
+			entries[i].Accepted = time.Now()
+		}
+		if entries[i].Payload == nil {
+			entries[i].Payload = []byte{}
+		}
+	}
+	return j.s.gc.do(ctx, &writeOp{n: len(entries), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+		for _, e := range entries {
+			if _, err := st.appendJournal.ExecContext(ctx, e.ID, e.Payload, e.Accepted.UnixNano()); err != nil {
+				return fmt.Errorf("sqlite: journal append %s: %w", e.ID, err)
+			}
+		}
+		return nil
+	}})
+}
+
+func (j journal) Done(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ids = append([]string(nil), ids...)
+	return j.s.gc.do(ctx, &writeOp{n: len(ids), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+		for _, id := range ids {
+			if _, err := st.delJournal.ExecContext(ctx, id); err != nil {
+				return fmt.Errorf("sqlite: journal done %s: %w", id, err)
+			}
+		}
+		return nil
+	}})
+}
+
+func (j journal) Pending(ctx context.Context) ([]store.JournalEntry, error) {
+	rows, err := j.s.rdb.QueryContext(ctx, `SELECT id, payload, accepted FROM journal ORDER BY accepted, seq`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: journal pending: %w", err)
+	}
+	defer rows.Close()
+	var out []store.JournalEntry
+	for rows.Next() {
+		var e store.JournalEntry
+		var accepted int64
+		if err := rows.Scan(&e.ID, &e.Payload, &accepted); err != nil {
+			return nil, fmt.Errorf("sqlite: journal pending: %w", err)
+		}
+		e.Accepted = time.Unix(0, accepted)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: journal pending: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,160 @@
+// Package sqlite is the embedded store.Store: one SQLite database file in
+// WAL mode, opened with the pure-Go driver modernc.org/sqlite.
+//
+// Writes of activation records and journal entries go through one writer
+// goroutine that commits the calls queued while the previous transaction
+// ran in one transaction (group commit); entity and subject writes are rare
+// and run directly on the single writer connection. Reads use a small pool
+// of read-only connections and see every committed write (read-your-writes).
+//
+// Only internal/app and tests import this package.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/whirlfaas/whirl/internal/store"
+)
+
+// Interface guards.
+var _ store.Store = (*Store)(nil)
+
+// Tuning. The page caches are kept small so that an idle server stays
+// within its memory budget; the working set of the hot queries (the newest
+// activations of a namespace) is small.
+const (
+	readConns     = 4
+	idleReadConns = 1
+	cacheKiB      = 2048 // per connection
+	busyTimeoutMS = 10000
+	maxBatchCalls = 1024 // calls merged into one transaction at most
+	queueSize     = 4096
+)
+
+// Store is a store.Store kept in one SQLite database. Create it with Open
+// and release it with Close.
+type Store struct {
+	path string
+	wdb  *sql.DB // one connection: every write
+	rdb  *sql.DB // readers
+
+	gc *groupCommit
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the database at path, its directory, and
+// the schema, and starts the writer. Migrations are idempotent: opening an
+// existing database keeps its data.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sqlite: create directory: %w", err)
+		}
+	}
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+	}
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(idleReadConns)
+	rdb.SetConnMaxIdleTime(time.Minute)
+	s := &Store{path: path, wdb: wdb, rdb: rdb}
+	s.gc = newGroupCommit(wdb)
+	return s, nil
+}
+
+// dsn returns the driver's data source name for path. Every connection
+// gets WAL mode, synchronous=NORMAL (a committed transaction survives a
+// crash of the process; only a power loss may undo the last ones), a busy
+// timeout and a modest page cache. Write transactions start IMMEDIATE so
+// that they never fail on lock upgrade.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
+	q.Add("_pragma", "temp_store(MEMORY)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Entities returns the entity collections.
+func (s *Store) Entities() store.Entities { return entities{s} }
+
+// Activations returns the activation records.
+func (s *Store) Activations() store.Activations { return activations{s} }
+
+// Auth returns the authentication subjects.
+func (s *Store) Auth() store.Auth { return auth{s} }
+
+// Journal returns the journal of accepted invocations.
+func (s *Store) Journal() store.Journal { return journal{s} }
+
+// GroupCommitStats reports, since Open, how many group-commit transactions
+// the writer ran, how many activation records and journal changes they
+// carried, and the total and longest time spent in them (begin to commit).
+func (s *Store) GroupCommitStats() (batches, records int64, total, longest time.Duration) {
+	return s.gc.stats()
+}
+
+// Close waits for queued writes to commit, stops the writer and closes the
+// database. Calls after the first return the first's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.gc.close()
+		err1 := s.rdb.Close()
+		// Fold the WAL back into the database file so that a closed
+		// database is one file.
+		_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		err2 := s.wdb.Close()
+		s.closeErr = errors.Join(err1, err2)
+	})
+	return s.closeErr
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint
+// violation.
+func isUnique(err error) bool {
+	type coder interface{ Code() int }
+	var c coder
+	if errors.As(err, &c) {
+		// SQLITE_CONSTRAINT_PRIMARYKEY (1555), SQLITE_CONSTRAINT_UNIQUE (2067).
+		return c.Code() == 1555 || c.Code() == 2067
+	}
+	return false
+}
