@@ -53,7 +53,8 @@ const (
 // Entity is one stored entity document. Key is the name within the
 // namespace ("hello", or "pkg/hello" for an action in a package). Doc is
 // the entity's JSON as the whisk package writes it. Rev starts at 1 and
-// grows by one on every successful Put.
+// grows by one on every successful Put. Updated is stored as given, or as
+// the time of the Put when zero.
 type Entity struct {
 	Collection string
 	Namespace  string
@@ -89,17 +90,25 @@ type Entities interface {
 	List(ctx context.Context, collection, namespace string, opts ListOptions) ([]Entity, error)
 	// Count returns how many entities List would return without paging.
 	Count(ctx context.Context, collection, namespace string, prefix string) (int, error)
-	// Locate returns the collection that holds key in namespace, or
-	// ErrNotFound. The controller answers "exists but is not in this
+	// Locate returns the collection (actions, triggers, rules or
+	// packages; never APIs) that holds key in namespace, or ErrNotFound. The controller answers "exists but is not in this
 	// collection" with it.
 	Locate(ctx context.Context, namespace, key string) (string, error)
 }
 
 // ActivationQuery selects activation records of one namespace, newest first
-// by start (ties broken by activation id). Name, when set, keeps records
-// whose path is namespace/Name (Name may be "pkg/action"). Since and Upto
-// bound start in epoch milliseconds, inclusive; zero means unbounded. Limit
-// 0 means no limit.
+// by start (ties broken by activation id, greater first). Name, when set,
+// keeps records whose path is namespace/Name (Name may be "pkg/action"; a
+// leading '/' is ignored). Since and Upto bound start in epoch
+// milliseconds, inclusive; zero means unbounded. Limit 0 means no limit.
+//
+// The namespace a record belongs to (the one Get, List and Count take) is
+// its Namespace field up to any '/': in OpenWhisk a record's namespace is
+// the invoking subject's namespace ("guest"), while what ran is named by
+// the "path" annotation ("guest/pkg/hello"). A record's path is that
+// annotation when it is a JSON string (a leading '/' dropped), else
+// Namespace + "/" + Name. So an invoker should set the "path" annotation
+// to the fully qualified name of the action without its leading '/'.
 type ActivationQuery struct {
 	Name  string
 	Since int64
@@ -115,7 +124,9 @@ type Activations interface {
 	// into one transaction (group commit). Storing an id again replaces
 	// the record (at-least-once delivery is deduplicated by id). In the same
 	// transaction Put removes the journal entries of those ids, so that a
-	// crash leaves either the entry or the record, never neither.
+	// crash leaves either the entry or the record, never neither. A Put
+	// whose ctx ends while it waits for its batch returns ctx.Err() and
+	// may still be committed.
 	Put(ctx context.Context, acts ...*whisk.Activation) error
 	// Get returns the record of id in namespace, or ErrNotFound.
 	Get(ctx context.Context, namespace, id string) (*whisk.Activation, error)
@@ -125,7 +136,8 @@ type Activations interface {
 	Count(ctx context.Context, namespace string, q ActivationQuery) (int, error)
 }
 
-// Subject is one authentication key. Only a hash of the key is stored.
+// Subject is one authentication key. Only a hash of the key is stored. A
+// zero Created is stored as the time of the PutSubject.
 type Subject struct {
 	UUID      string
 	KeyHash   string
@@ -158,7 +170,8 @@ type Journal interface {
 }
 
 // JournalEntry is one accepted invocation: its activation id and the
-// message that will run it, opaque to the store.
+// message that will run it, opaque to the store. A zero Accepted is
+// stored as the time of the Append.
 type JournalEntry struct {
 	ID       string
 	Payload  []byte
