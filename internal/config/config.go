@@ -1,0 +1,339 @@
+// Package config is Whirl's typed configuration: what `whirl up` and the
+// server roles read, with OpenWhisk's defaults and validation.
+//
+// Values come, each layer overriding the one before, from Default, a YAML
+// file (--config or WHIRL_CONFIG), environment variables (WHIRL_…) and
+// command-line flags (BindFlags, including --set key=value for any key).
+// The OpenWhisk limits use the same keys as the OpenWhisk Helm chart's
+// values (limits.actionsInvokesPerminute, limits.actions.memory.max,
+// containerPool.userMemory, …), so an operator's values.yaml can be given
+// as is: keys may sit at the top level or under "whisk:".
+//
+// Every value may be written as a number or a string and is parsed
+// exactly: "50000000", 50000000, 5e7 and "5e+07" are all fifty million.
+// Durations are "100ms", "5m", "2 minutes", "1 d" or plain milliseconds;
+// memory and log sizes are "256m", "1g", "256 MB" or plain megabytes; the
+// payload limit is "1m" or plain bytes. A value that does not parse, an
+// unknown key and an inconsistent range are refused with the key named.
+//
+// The package imports the whisk vocabulary and pflag; internal/app and the
+// CLI import it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// Config is the whole configuration of a Whirl process. Build it with
+// Default, fill it with Load (or LoadFile, LoadEnv, Set) and call Resolve
+// before use; Load calls Resolve.
+type Config struct {
+	// Listen is the address the API listens on, host:port.
+	Listen string
+	// DataDir holds the embedded store; "~" is expanded by Resolve.
+	DataDir string
+	// TLSCert and TLSKey, both set, make the API serve HTTPS.
+	TLSCert string
+	TLSKey  string
+	// APIHost is the public URL of the API, given to actions as
+	// __OW_API_HOST. Resolve derives it from Listen when empty.
+	APIHost string
+	// Sandbox is "auto" (bubblewrap when installed), "none" or "bwrap".
+	Sandbox string
+	// Network lets actions reach the network.
+	Network bool
+	// RuntimesFile is a runtimes manifest replacing the built-in one.
+	RuntimesFile string
+	// UseWellKnownKeys installs OpenWhisk's public guest and whisk.system
+	// keys. Unless set explicitly, Resolve turns it on only when Listen
+	// is a loopback address.
+	UseWellKnownKeys bool
+	// BlockingWait is how long a blocking invoke waits before answering
+	// 202 with the activation id.
+	BlockingWait time.Duration
+	// ConfigFile is the YAML file Load read, if any.
+	ConfigFile string
+
+	Limits        Limits
+	ContainerPool ContainerPool
+
+	wellKnownSet bool
+	flags        *flagValues
+}
+
+// Limits are the OpenWhisk system limits, under the Helm chart's names.
+type Limits struct {
+	ActionsInvokesPerMinute  int // limits.actionsInvokesPerminute
+	ActionsInvokesConcurrent int // limits.actionsInvokesConcurrent
+	TriggersFiresPerMinute   int // limits.triggersFiresPerminute
+	ActionsSequenceMaxLength int // limits.actionsSequenceMaxlength
+	Actions                  ActionRanges
+	PayloadMax               int64 // limits.activation.payload.max, bytes
+	ParametersMax            int64 // limits.parameters.max, bytes
+}
+
+// ActionRanges are the per-action limit ranges (limits.actions.*).
+type ActionRanges struct {
+	Time        DurationRange
+	Memory      Range // megabytes
+	Concurrency Range
+	Log         Range // megabytes
+}
+
+// Range is a min/max/std triple of whole numbers.
+type Range struct{ Min, Max, Std int }
+
+// DurationRange is a min/max/std triple of durations.
+type DurationRange struct{ Min, Max, Std time.Duration }
+
+// ContainerPool configures the invoker's pool of action containers.
+type ContainerPool struct {
+	// UserMemory is the memory budget of all action containers, MB.
+	UserMemory int
+	// IdleTimeout is how long an idle warm container is kept.
+	IdleTimeout time.Duration
+	// MaxQueue bounds activations waiting for room in the pool.
+	MaxQueue int
+}
+
+// DefaultListen is where `whirl up` listens unless told otherwise.
+const DefaultListen = "127.0.0.1:3233"
+
+// Default returns the configuration of a `whirl up` given no options:
+// OpenWhisk's deployment defaults for every limit.
+func Default() *Config {
+	return &Config{
+		Listen:       DefaultListen,
+		DataDir:      "~/.whirl",
+		Sandbox:      "auto",
+		Network:      true,
+		BlockingWait: 60 * time.Second,
+		Limits: Limits{
+			ActionsInvokesPerMinute:  60,
+			ActionsInvokesConcurrent: 30,
+			TriggersFiresPerMinute:   60,
+			ActionsSequenceMaxLength: 50,
+			Actions: ActionRanges{
+				Time:        DurationRange{Min: 100 * time.Millisecond, Max: 5 * time.Minute, Std: time.Minute},
+				Memory:      Range{Min: 128, Max: 512, Std: 256},
+				Concurrency: Range{Min: 1, Max: 1, Std: 1},
+				Log:         Range{Min: 0, Max: 10, Std: 10},
+			},
+			PayloadMax:    1048576,
+			ParametersMax: 1048576,
+		},
+		ContainerPool: ContainerPool{UserMemory: 2048, IdleTimeout: 10 * time.Minute, MaxQueue: 10000},
+	}
+}
+
+// IsLoopback reports whether the listen address host:port binds only a
+// loopback interface: "localhost", 127.0.0.0/8 or ::1. An empty host binds
+// every interface and is not loopback.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = strings.Trim(listen, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Resolve expands DataDir, derives APIHost and UseWellKnownKeys where they
+// were not given, and validates the whole configuration. It is idempotent.
+func (c *Config) Resolve() error {
+	if c.DataDir == "~" || strings.HasPrefix(c.DataDir, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("dataDir: expand %q: %w", c.DataDir, err)
+		}
+		c.DataDir = filepath.Join(home, c.DataDir[1:])
+	}
+	if !c.wellKnownSet {
+		c.UseWellKnownKeys = IsLoopback(c.Listen)
+	}
+	scheme := "http"
+	if c.TLSCert != "" {
+		scheme = "https"
+	}
+	if c.APIHost == "" {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if err == nil {
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				host = "127.0.0.1"
+			}
+			c.APIHost = scheme + "://" + net.JoinHostPort(host, port)
+		}
+	} else if !strings.Contains(c.APIHost, "://") {
+		c.APIHost = scheme + "://" + c.APIHost
+	}
+	return c.Validate()
+}
+
+// Validate checks every value and the relations between them. The error
+// names the key at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		bad("listen", "%q is not a host:port address", c.Listen)
+	}
+	if c.DataDir == "" {
+		bad("dataDir", "must not be empty")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tlsCert", "tlsCert and tlsKey must be given together")
+	}
+	if c.APIHost != "" {
+		if u, err := url.Parse(c.APIHost); err != nil || u.Host == "" {
+			bad("apiHost", "%q is not a URL", c.APIHost)
+		}
+	}
+	switch c.Sandbox {
+	case "auto", "none", "bwrap":
+	default:
+		bad("sandbox", "%q is not one of auto, none, bwrap", c.Sandbox)
+	}
+	if c.BlockingWait <= 0 {
+		bad("blockingWait", "must be positive")
+	}
+	l := c.Limits
+	for _, n := range []struct {
+		key string
+		v   int
+	}{
+		{"limits.actionsInvokesPerminute", l.ActionsInvokesPerMinute},
+		{"limits.actionsInvokesConcurrent", l.ActionsInvokesConcurrent},
+		{"limits.triggersFiresPerminute", l.TriggersFiresPerMinute},
+	} {
+		if n.v < 0 {
+			bad(n.key, "must not be negative")
+		}
+	}
+	if l.ActionsSequenceMaxLength < 1 {
+		bad("limits.actionsSequenceMaxlength", "must be at least 1")
+	}
+	t := l.Actions.Time
+	checkRange(bad, "limits.actions.time", int64(t.Min), int64(t.Max), int64(t.Std),
+		func(v int64) string { return time.Duration(v).String() })
+	if t.Min < time.Millisecond {
+		bad("limits.actions.time.min", "must be at least 1ms")
+	}
+	if t.Max > time.Duration(1<<31-1)*time.Millisecond {
+		bad("limits.actions.time.max", "%s is too long", t.Max)
+	}
+	mb := func(v int64) string { return fmt.Sprintf("%d MB", v) }
+	plain := func(v int64) string { return fmt.Sprint(v) }
+	m := l.Actions.Memory
+	checkRange(bad, "limits.actions.memory", int64(m.Min), int64(m.Max), int64(m.Std), mb)
+	if m.Min < 1 {
+		bad("limits.actions.memory.min", "must be at least 1 MB")
+	}
+	cc := l.Actions.Concurrency
+	checkRange(bad, "limits.actions.concurrency", int64(cc.Min), int64(cc.Max), int64(cc.Std), plain)
+	if cc.Min < 1 {
+		bad("limits.actions.concurrency.min", "must be at least 1")
+	}
+	lg := l.Actions.Log
+	checkRange(bad, "limits.actions.log", int64(lg.Min), int64(lg.Max), int64(lg.Std), mb)
+	if lg.Min < 0 {
+		bad("limits.actions.log.min", "must not be negative")
+	}
+	if l.PayloadMax < 1 {
+		bad("limits.activation.payload.max", "must be positive")
+	}
+	if l.ParametersMax < 1 {
+		bad("limits.parameters.max", "must be positive")
+	}
+	if c.ContainerPool.UserMemory < m.Min {
+		bad("containerPool.userMemory", "%d MB cannot hold one action of the minimum memory (%d MB)", c.ContainerPool.UserMemory, m.Min)
+	}
+	if c.ContainerPool.IdleTimeout <= 0 {
+		bad("containerPool.idleTimeout", "must be positive")
+	}
+	if c.ContainerPool.MaxQueue < 0 {
+		bad("containerPool.maxQueue", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func checkRange(bad func(key, format string, args ...any), key string, min, max, std int64, show func(int64) string) {
+	if min > max {
+		bad(key, "min (%s) is greater than max (%s)", show(min), show(max))
+		return
+	}
+	if std < min || std > max {
+		bad(key+".std", "%s is outside min..max (%s..%s)", show(std), show(min), show(max))
+	}
+}
+
+// ActionLimits returns the per-action limit ranges in the units the whisk
+// package uses: timeout in milliseconds, memory and logs in megabytes.
+func (c *Config) ActionLimits() whisk.ActionLimitRanges {
+	a := c.Limits.Actions
+	ms := func(d time.Duration) int { return int(d / time.Millisecond) }
+	return whisk.ActionLimitRanges{
+		Timeout:     whisk.Range{Min: ms(a.Time.Min), Max: ms(a.Time.Max), Std: ms(a.Time.Std)},
+		Memory:      whisk.Range(a.Memory),
+		Logs:        whisk.Range(a.Log),
+		Concurrency: whisk.Range(a.Concurrency),
+	}
+}
+
+// LimitsJSON is the body of GET /api/v1/namespaces/{ns}/limits, with
+// OpenWhisk's keys and units: memory and logs in megabytes, timeouts in
+// milliseconds, sizes as ByteSize strings ("1048576 B").
+func (c *Config) LimitsJSON() map[string]any {
+	a := c.ActionLimits()
+	l := c.Limits
+	return map[string]any{
+		"invocationsPerMinute":  l.ActionsInvokesPerMinute,
+		"concurrentInvocations": l.ActionsInvokesConcurrent,
+		"firesPerMinute":        l.TriggersFiresPerMinute,
+		"maxActionInstances":    l.ActionsInvokesConcurrent,
+		"minActionMemory":       a.Memory.Min,
+		"maxActionMemory":       a.Memory.Max,
+		"minActionLogs":         a.Logs.Min,
+		"maxActionLogs":         a.Logs.Max,
+		"minActionTimeout":      a.Timeout.Min,
+		"maxActionTimeout":      a.Timeout.Max,
+		"minActionConcurrency":  a.Concurrency.Min,
+		"maxActionConcurrency":  a.Concurrency.Max,
+		"maxParameterSize":      fmt.Sprintf("%d B", l.ParametersMax),
+		"maxPayloadSize":        fmt.Sprintf("%d B", l.PayloadMax),
+	}
+}
+
+// InfoLimitsJSON is the "limits" object of GET / (the controller's info),
+// with OpenWhisk's keys and units: durations in milliseconds, memory and
+// logs in bytes.
+func (c *Config) InfoLimitsJSON() map[string]any {
+	a := c.ActionLimits()
+	l := c.Limits
+	const mb = 1 << 20
+	return map[string]any{
+		"actions_per_minute":  l.ActionsInvokesPerMinute,
+		"triggers_per_minute": l.TriggersFiresPerMinute,
+		"concurrent_actions":  l.ActionsInvokesConcurrent,
+		"sequence_length":     l.ActionsSequenceMaxLength,
+		"min_action_duration": a.Timeout.Min,
+		"max_action_duration": a.Timeout.Max,
+		"min_action_memory":   int64(a.Memory.Min) * mb,
+		"max_action_memory":   int64(a.Memory.Max) * mb,
+		"min_action_logs":     int64(a.Logs.Min) * mb,
+		"max_action_logs":     int64(a.Logs.Max) * mb,
+	}
+}
