@@ -426,7 +426,8 @@ func (p *Pool) acquire(ctx context.Context, req *Request, mem int) (*Lease, erro
 		p.mu.Unlock()
 		return nil, ErrOverloaded
 	}
-	w := &waiter{req: req, mem: mem, ch: make(chan grant, 1)}
+	rc := *req // the waiter outlives this frame only when queued
+	w := &waiter{req: &rc, mem: mem, ch: make(chan grant, 1)}
 	p.enqueueLocked(w)
 	p.mu.Unlock()
 
