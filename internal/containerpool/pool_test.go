@@ -773,3 +773,72 @@ func BenchmarkAcquireReleaseWarmParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestAbandonUndoesGrants covers a waiter whose context ends just as it is
+// handed a container: what it was given goes back.
+func TestAbandonUndoesGrants(t *testing.T) {
+	f := &fakeFactory{}
+	p := New(f, Config{StemCells: []StemCell{{Kind: "nodejs:20", MemoryMB: 256, InitialCount: 1}}})
+	closePool(t, p)
+	p.Start(t.Context())
+	waitFor(t, "a stem cell", func() bool { return p.Stats().Prewarm == 1 })
+	f.setStemGate(make(chan struct{}))
+
+	grantFor := func(r Request) grant {
+		t.Helper()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		g, ok := p.tryLocked(&r, r.Spec.MemoryMB, true)
+		if !ok {
+			t.Fatalf("no grant for %s", r.Key)
+		}
+		return g
+	}
+
+	// A cold reservation gives its memory back.
+	g := grantFor(req("a@1", "python:3", 256))
+	if g.kind != grantCold || p.Stats().MemoryUsedMB != 512 {
+		t.Fatalf("grant %v, stats %+v", g.kind, p.Stats())
+	}
+	p.abandon(g)
+	if s := p.Stats(); s.MemoryUsedMB != 256 || s.Busy != 0 {
+		t.Fatalf("after abandoning a cold grant: %+v", s)
+	}
+
+	// A warm container goes back to idle.
+	l := mustAcquire(t, p, req("a@1", "python:3", 256))
+	l.Release()
+	g = grantFor(req("a@1", "python:3", 256))
+	if g.kind != grantWarm {
+		t.Fatalf("grant %v, want warm", g.kind)
+	}
+	p.abandon(g)
+	if s := p.Stats(); s.Warm != 1 || s.Busy != 0 {
+		t.Fatalf("after abandoning a warm grant: %+v", s)
+	}
+
+	// A stem cell is destroyed (replenishment makes a new one).
+	g = grantFor(req("n@1", "nodejs:20", 256))
+	if g.kind != grantStem {
+		t.Fatalf("grant %v, want stem", g.kind)
+	}
+	p.abandon(g)
+	if s := p.Stats(); s.Prewarm != 0 || s.Busy != 0 || g.e.c.(*fakeContainer).destroyed.Load() != 1 {
+		t.Fatalf("after abandoning a stem grant: %+v", s)
+	}
+}
+
+func TestImageSpecSkipsStemCells(t *testing.T) {
+	f := &fakeFactory{}
+	p := New(f, Config{StemCells: []StemCell{{Kind: "blackbox", MemoryMB: 256, InitialCount: 1}}})
+	closePool(t, p)
+	p.Start(t.Context())
+	waitFor(t, "a stem cell", func() bool { return p.Stats().Prewarm == 1 })
+	r := req("b@1", "blackbox", 256)
+	r.Spec.Image = "example/skeleton"
+	l := mustAcquire(t, p, r)
+	if l.Start != Cold || p.Stats().Prewarm != 1 {
+		t.Fatalf("an image action took a stem cell: %v", l.Start)
+	}
+	l.Release()
+}
