@@ -57,6 +57,10 @@ type InitRequest struct {
 	Code   []byte            // decoded code: source text or zip bytes
 	Binary bool              // Code is a zip (or an executable)
 	Env    map[string]string // __OW_* variables and init parameters
+	// Concurrency is the action's limits.concurrency: how many runs the
+	// invoker may have in flight on this container at once. 0 means 1. A
+	// container whose kind cannot run several at once serialises them.
+	Concurrency int
 }
 
 // RunRequest is the /run payload.

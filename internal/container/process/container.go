@@ -1,0 +1,520 @@
+package process
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/container"
+	"github.com/whirlfaas/whirl/internal/runtimes"
+)
+
+// Container is one action process. Lock order: runMu before mu.
+type Container struct {
+	f      *Factory
+	id     string
+	spec   container.Spec
+	family string
+	dir    string
+	logs   *logCollector
+
+	cmd        *exec.Cmd
+	stdin      *os.File
+	outPipes   [2]*os.File // our read ends of stdout and stderr
+	cg         *cgroup
+	exited     chan struct{} // closed when the process has been waited for
+	exitState  *os.ProcessState
+	results    chan []byte   // result lines (one run at a time)
+	resultsEOF chan struct{} // closed when fd 3 closed
+	readers    sync.WaitGroup
+	sentinels  bool // the runtime writes log sentinels
+
+	runMu       sync.Mutex // serialises runs unless concurrent
+	concurrent  bool
+	initialized bool
+
+	mu        sync.Mutex
+	pending   map[string]chan []byte // concurrent runs by activation id
+	destroyed bool
+}
+
+var _ container.Container = (*Container)(nil)
+
+// ID identifies the container.
+func (c *Container) ID() string { return c.id }
+
+// start starts argv as the container's process with its pipes, sandbox and
+// limits.
+func (c *Container) start(ctx context.Context, argv []string) error {
+	f := c.f
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	resR, resW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	var outR, outW [2]*os.File
+	for i := range 2 {
+		if outR[i], outW[i], err = os.Pipe(); err != nil {
+			return err
+		}
+	}
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	closeChild := []*os.File{stdinR, resW, outW[0], outW[1], gateR}
+	defer func() {
+		for _, fh := range closeChild {
+			fh.Close()
+		}
+	}()
+	extra := []*os.File{resW, gateR} // fd 3, fd 4
+	if f.bwrap != "" {
+		argv = f.bwrapArgs(c.dir, argv)
+	}
+	// The gate holds the process until it is in its cgroups and limits.
+	argv = append([]string{"/bin/sh", "-c", `read _ <&4; exec 4<&- "$@"`, "sh"}, argv...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = c.dir
+	if f.bwrap != "" {
+		cmd.Dir = "/" // bwrap enters c.dir inside the sandbox
+	}
+	cmd.Env = f.baseEnv(c.spec)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, outW[0], outW[1]
+	cmd.ExtraFiles = extra
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if f.bwrap != "" && os.Getuid() == 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: nobody, Gid: nobody}
+	}
+	mem := c.spec.MemoryMB
+	if c.cg, err = f.makeCgroup(c.id, mem); err != nil {
+		gateW.Close()
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		gateW.Close()
+		c.cg.remove()
+		return fmt.Errorf("start %s: %w", filepath.Base(argv[len(argv)-1]), err)
+	}
+	pid := cmd.Process.Pid
+	lerr := c.cg.join(pid)
+	if lerr == nil && c.cg.pids == "" && f.opts.MaxProcs > 0 {
+		// Without a pids cgroup: RLIMIT_NPROC, per uid, as a backstop.
+		lerr = prlimit(pid, rlimitNproc, uint64(f.opts.MaxProcs)*4)
+	}
+	if lerr == nil && c.cg.memory == "" && mem > 0 && c.family == runtimes.FamilyPython {
+		// Without a memory cgroup: an address-space limit, for python only
+		// (node and go reserve far more address space than they use).
+		lerr = prlimit(pid, rlimitAS, uint64(mem+64)<<20)
+	}
+	if lerr != nil {
+		gateW.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+		c.cg.remove()
+		return lerr
+	}
+	gateW.Write([]byte("\n"))
+	gateW.Close()
+	c.cmd = cmd
+	c.stdin = stdinW
+	c.outPipes = outR
+	c.exited = make(chan struct{})
+	c.results = make(chan []byte, 1)
+	c.resultsEOF = make(chan struct{})
+	c.readers.Add(3)
+	for i := range 2 {
+		go func() {
+			defer c.readers.Done()
+			c.logs.read(i, outR[i])
+		}()
+	}
+	go func() {
+		defer c.readers.Done()
+		c.readResults(resR)
+	}()
+	go func() {
+		cmd.Wait()
+		c.exitState = cmd.ProcessState
+		close(c.exited)
+	}()
+	return nil
+}
+
+// readResults delivers result lines from fd 3 until it closes. A line longer
+// than MaxResultBytes is cut to that length.
+func (c *Container) readResults(r *os.File) {
+	defer r.Close()
+	defer close(c.resultsEOF)
+	br := bufio.NewReaderSize(r, 64<<10)
+	max := c.f.opts.MaxResultBytes
+	var cur []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		full := len(chunk) > 0 && chunk[len(chunk)-1] == '\n'
+		if full {
+			chunk = chunk[:len(chunk)-1]
+		}
+		if len(cur) < max {
+			cur = append(cur, chunk[:min(len(chunk), max-len(cur))]...)
+		}
+		if full {
+			c.deliver(cur)
+			cur = nil
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
+
+func (c *Container) deliver(line []byte) {
+	c.mu.Lock()
+	concurrent := c.concurrent && c.initialized
+	if concurrent {
+		id, body, _ := bytes.Cut(line, []byte(" "))
+		ch := c.pending[string(id)]
+		delete(c.pending, string(id))
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- body
+		}
+		return
+	}
+	c.mu.Unlock()
+	select {
+	case c.results <- line:
+	default: // an unsolicited line: nobody waits for it
+	}
+}
+
+// Init loads the action's code. Python and nodejs receive it through their
+// launcher; go compiles it (or reuses a cached build) and starts it;
+// blackbox starts the executable.
+func (c *Container) Init(ctx context.Context, req container.InitRequest) ([]string, error) {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	c.mu.Lock()
+	if c.destroyed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("init: %w", container.ErrExited)
+	}
+	if c.initialized {
+		c.mu.Unlock()
+		return nil, &container.InitError{Message: "Cannot initialize the action more than once."}
+	}
+	c.mu.Unlock()
+	if len(req.Code) == 0 {
+		return nil, &container.InitError{Message: "Missing main/no code to execute."}
+	}
+	prep, err := c.prepare(ctx, req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.kill()
+			return nil, fmt.Errorf("init: %w", container.ErrTimeout)
+		}
+		return nil, err
+	}
+	concurrent := req.Concurrency > 1 && c.family == runtimes.FamilyNodejs
+	if prep.argv != nil {
+		// go and blackbox: the process starts now and runs its loop.
+		if err := c.start(ctx, prep.argv); err != nil {
+			return nil, &container.InitError{Message: fmt.Sprintf("The action failed to start: %v", err)}
+		}
+		c.sentinels = c.family == runtimes.FamilyGo && !prep.native
+		c.mu.Lock()
+		c.initialized = true
+		c.mu.Unlock()
+		return nil, nil
+	}
+	c.sentinels = true
+	msg := map[string]any{"file": prep.file, "main": mainOr(req.Main), "env": req.Env, "dir": prep.dir}
+	if len(prep.path) > 0 {
+		msg["path"] = prep.path
+	}
+	if prep.source {
+		msg["source"] = true
+	}
+	if concurrent {
+		msg["concurrent"] = true
+	}
+	line, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	c.logs.begin(idleLogLimit)
+	body, logs, err := c.exchange(ctx, line, true)
+	if err != nil {
+		return logs, fmt.Errorf("init: %w", err)
+	}
+	var ack struct {
+		OK    bool            `json:"ok"`
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &ack) != nil || !ack.OK {
+		msg := string(body)
+		var s string
+		if json.Unmarshal(ack.Error, &s) == nil {
+			msg = s
+		} else if len(ack.Error) > 0 {
+			msg = string(ack.Error)
+		}
+		return logs, &container.InitError{Message: msg}
+	}
+	c.mu.Lock()
+	c.initialized, c.concurrent = true, concurrent
+	c.mu.Unlock()
+	return logs, nil
+}
+
+func mainOr(m string) string {
+	if m == "" {
+		return "main"
+	}
+	return m
+}
+
+// exchange writes one line to the process and waits for its result line
+// and, when the runtime writes them, its log sentinels.
+func (c *Container) exchange(ctx context.Context, line []byte, withLogs bool) ([]byte, []string, error) {
+	if c.cmd == nil {
+		return nil, nil, container.ErrExited
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.stdin.SetWriteDeadline(dl)
+	} else {
+		c.stdin.SetWriteDeadline(time.Time{})
+	}
+	if _, err := c.stdin.Write(append(line, '\n')); err != nil {
+		return nil, c.failLogs(), c.failure(ctx)
+	}
+	select {
+	case body := <-c.results:
+		if !withLogs {
+			return body, nil, nil
+		}
+		if !c.sentinels {
+			c.logs.quiesce(c.outPipes, 100*time.Millisecond)
+			return body, c.logs.take(), nil
+		}
+		for {
+			changed, done, _ := c.logs.state()
+			if done {
+				return body, c.logs.take(), nil
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return body, c.failLogs(), c.failure(ctx)
+			case <-c.exited:
+				return body, c.failLogs(), nil
+			}
+		}
+	case <-c.resultsEOF:
+		return nil, c.failLogs(), c.failure(ctx)
+	case <-c.exited:
+		return nil, c.failLogs(), c.failure(ctx)
+	case <-ctx.Done():
+		return nil, c.failLogs(), c.failure(ctx)
+	}
+}
+
+// failure classifies why a run ended without a result and stops the
+// process.
+func (c *Container) failure(ctx context.Context) error {
+	if ctx.Err() != nil {
+		c.kill()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return container.ErrTimeout
+		}
+		return ctx.Err()
+	}
+	// The process is dying or dead: wait for it to be reaped to learn why.
+	select {
+	case <-c.exited:
+	case <-time.After(2 * time.Second):
+	}
+	c.kill()
+	if c.cg.oomKilled() {
+		return container.ErrMemory
+	}
+	if st := c.exitState; st != nil && st.ExitCode() == runtimes.ExitMemory {
+		return container.ErrMemory
+	}
+	return container.ErrExited
+}
+
+// failLogs returns what the process wrote before it failed: it waits
+// briefly for the pipes to drain.
+func (c *Container) failLogs() []string {
+	select {
+	case <-c.exited:
+		done := make(chan struct{})
+		go func() { c.readers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+	default:
+		c.logs.quiesce(c.outPipes, 50*time.Millisecond)
+	}
+	return c.logs.take()
+}
+
+// Run runs one activation.
+func (c *Container) Run(ctx context.Context, req container.RunRequest) (container.RunResult, error) {
+	c.mu.Lock()
+	concurrent, ok := c.concurrent, c.initialized && !c.destroyed
+	c.mu.Unlock()
+	if !ok {
+		return container.RunResult{}, fmt.Errorf("run: container not initialised: %w", container.ErrExited)
+	}
+	value := req.Value
+	if len(bytes.TrimSpace(value)) == 0 {
+		value = json.RawMessage("{}")
+	}
+	msg := make(map[string]any, len(req.Env)+1)
+	for k, v := range req.Env {
+		msg[k] = v
+	}
+	msg["value"] = value
+	line, err := json.Marshal(msg)
+	if err != nil {
+		return container.RunResult{}, fmt.Errorf("run: parameters: %w", err)
+	}
+	if concurrent {
+		return c.runConcurrent(ctx, req, line)
+	}
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	start := time.Now()
+	c.logs.begin(req.LogLimit)
+	body, logs, err := c.exchange(ctx, line, true)
+	res := container.RunResult{Body: body, Logs: logs, Start: start, Duration: time.Since(start)}
+	if err != nil {
+		return res, fmt.Errorf("run: %w", err)
+	}
+	return res, nil
+}
+
+// runConcurrent runs one of several activations in flight on a nodejs
+// process. Logs cannot be attributed to one activation and are not kept.
+func (c *Container) runConcurrent(ctx context.Context, req container.RunRequest, line []byte) (container.RunResult, error) {
+	id := req.Env["activation_id"]
+	if id == "" {
+		id = newID()
+		var m map[string]any
+		json.Unmarshal(line, &m)
+		m["activation_id"] = id
+		line, _ = json.Marshal(m)
+	}
+	ch := make(chan []byte, 1)
+	c.mu.Lock()
+	c.pending[id] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	start := time.Now()
+	c.runMu.Lock() // one writer at a time on stdin
+	if dl, ok := ctx.Deadline(); ok {
+		c.stdin.SetWriteDeadline(dl)
+	}
+	_, err := c.stdin.Write(append(line, '\n'))
+	c.runMu.Unlock()
+	res := container.RunResult{Start: start}
+	if err != nil {
+		return res, fmt.Errorf("run: %w", c.failure(ctx))
+	}
+	select {
+	case body := <-ch:
+		res.Body, res.Duration = body, time.Since(start)
+		// Drop the output of concurrent runs.
+		c.logs.take()
+		return res, nil
+	case <-c.resultsEOF:
+	case <-c.exited:
+	case <-ctx.Done():
+	}
+	res.Duration = time.Since(start)
+	return res, fmt.Errorf("run: %w", c.failure(ctx))
+}
+
+// kill stops the process and everything it started.
+func (c *Container) kill() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		c.cmd.Process.Kill()
+	}
+	c.cg.killAll()
+}
+
+// Destroy stops the container and removes its directory and cgroups.
+func (c *Container) Destroy(ctx context.Context) error {
+	c.mu.Lock()
+	if c.destroyed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.destroyed = true
+	c.mu.Unlock()
+	c.kill()
+	if c.cmd != nil {
+		c.stdin.Close()
+		select {
+		case <-c.exited:
+		case <-ctx.Done():
+		}
+		done := make(chan struct{})
+		go func() { c.readers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+			// A grandchild that escaped the process group still holds a
+			// pipe: close our ends.
+			for _, p := range c.outPipes {
+				p.Close()
+			}
+		}
+	}
+	c.cg.remove()
+	c.f.forget(c.id)
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("destroy %s: %w", c.id, err)
+	}
+	return nil
+}
+
+// copyFile copies src to dst with mode.
+func copyFile(dst, src string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

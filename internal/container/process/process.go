@@ -1,0 +1,313 @@
+// Package process is the container.Factory that runs each action container
+// as a local process speaking the action-loop protocol on pipes: one JSON
+// line per activation on stdin, one result line on fd 3, and the log
+// sentinel on stdout and stderr after each activation.
+//
+// Python and nodejs containers start their interpreter with Whirl's launcher
+// at Create (a stem cell: running, waiting for code); Init hands over the
+// code. Go containers compile the action at Init with the local toolchain
+// (cached by code hash under the work directory) and start the binary;
+// blackbox containers start the action's own executable.
+//
+// Each process runs in a bubblewrap sandbox when available: read-only
+// system, its own code directory, a private /tmp, its own pid, ipc and uts
+// namespaces, uid 65534, killed with its parent, Whirl's directories hidden.
+// Memory is bounded by a cgroup (v1 memory controller) when one can be made,
+// else by an address-space limit for python; processes by a pids cgroup,
+// else RLIMIT_NPROC.
+//
+// The package imports internal/container, internal/runtimes and
+// internal/whisk. Only internal/app, internal/proxy and tests import it.
+package process
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/whirlfaas/whirl/internal/container"
+	"github.com/whirlfaas/whirl/internal/runtimes"
+)
+
+// Sandbox modes for Options.Sandbox.
+const (
+	SandboxAuto  = "auto"  // bubblewrap when installed, else none (with a warning)
+	SandboxNone  = "none"  // plain processes
+	SandboxBwrap = "bwrap" // bubblewrap; New fails when it is missing
+)
+
+// Options configure a Factory.
+type Options struct {
+	// WorkDir holds the containers' code directories, the launchers and the
+	// Go build cache. It is hidden from actions. Its parent directories
+	// must be searchable by uid 65534 when sandboxed as root. Required.
+	WorkDir string
+	// Sandbox is SandboxAuto (the default when empty), SandboxNone or
+	// SandboxBwrap.
+	Sandbox string
+	// Network lets actions reach the network. Off means a private network
+	// namespace with loopback only (sandboxed mode only).
+	Network bool
+	// APIHost is exported as __OW_API_HOST unless Spec.Env sets it.
+	APIHost string
+	// HideDirs are directories actions must not see (Whirl's data
+	// directory); each gets an empty tmpfs in the sandbox.
+	HideDirs []string
+	// MaxProcs bounds the processes (and threads) of one container; 0 means
+	// 256.
+	MaxProcs int
+	// MaxResultBytes bounds the result line kept from a run; longer lines
+	// are cut to this length (the invoker then reports them as too large).
+	// 0 means 8 MiB.
+	MaxResultBytes int
+	// Go is the go command used to compile Go actions; "" means "go" on PATH.
+	Go string
+}
+
+// Factory creates process containers. It is safe for concurrent use.
+type Factory struct {
+	opts     Options
+	bwrap    string // bubblewrap path when sandboxing, else ""
+	hide     []string
+	cg       cgroups
+	python   runtimes.Python
+	pyErr    error
+	node     string
+	goCmd    string
+	launcher string // directory with launcher.py and launcher.js
+	warning  string
+
+	mu         sync.Mutex
+	containers map[string]*Container
+	builds     map[string]*buildOnce
+}
+
+var _ container.Factory = (*Factory)(nil)
+
+// New returns a Factory. With Sandbox "auto" and no bubblewrap it runs
+// unsandboxed and Warning says so (for `whirl up` to print once).
+func New(opts Options) (*Factory, error) {
+	if opts.WorkDir == "" {
+		return nil, errors.New("process factory: no work directory")
+	}
+	if opts.MaxProcs == 0 {
+		opts.MaxProcs = 256
+	}
+	if opts.MaxResultBytes == 0 {
+		opts.MaxResultBytes = 8 << 20
+	}
+	if opts.Sandbox == "" {
+		opts.Sandbox = SandboxAuto
+	}
+	wd, err := filepath.Abs(opts.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("process factory: %w", err)
+	}
+	opts.WorkDir = wd
+	f := &Factory{opts: opts, containers: map[string]*Container{}, builds: map[string]*buildOnce{}}
+	switch opts.Sandbox {
+	case SandboxNone:
+	case SandboxAuto, SandboxBwrap:
+		f.bwrap = lookBwrap()
+		if f.bwrap == "" {
+			if opts.Sandbox == SandboxBwrap {
+				return nil, errors.New("process factory: sandbox bwrap requested but bwrap is not installed (Debian package bubblewrap)")
+			}
+			f.warning = "bubblewrap (bwrap) is not installed: actions run unsandboxed, with Whirl's permissions; install the bubblewrap package or pass --sandbox=none to silence this"
+		}
+	default:
+		return nil, fmt.Errorf("process factory: unknown sandbox %q (want auto, none or bwrap)", opts.Sandbox)
+	}
+	for _, d := range []string{wd, filepath.Join(wd, "c"), filepath.Join(wd, "launchers"), filepath.Join(wd, "gobuild")} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("process factory: %w", err)
+		}
+		os.Chmod(d, 0o711)
+	}
+	if f.bwrap != "" && os.Getuid() == 0 {
+		if d := closedAncestor(filepath.Join(wd, "c")); d != "" {
+			return nil, fmt.Errorf("process factory: work directory %s is not reachable by the sandbox's uid %d: %s is not searchable by others (chmod o+x)", wd, nobody, d)
+		}
+	}
+	f.launcher = filepath.Join(wd, "launchers")
+	if err := os.WriteFile(filepath.Join(f.launcher, "launcher.py"), runtimes.PythonLauncher(), 0o644); err != nil {
+		return nil, fmt.Errorf("process factory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(f.launcher, "launcher.js"), runtimes.NodeLauncher(), 0o644); err != nil {
+		return nil, fmt.Errorf("process factory: %w", err)
+	}
+	hide := map[string]bool{}
+	for _, h := range append([]string{wd}, opts.HideDirs...) {
+		if h == "" {
+			continue
+		}
+		a, err := filepath.Abs(h)
+		if err != nil {
+			return nil, fmt.Errorf("process factory: %w", err)
+		}
+		hide[a] = true
+	}
+	for h := range hide {
+		f.hide = append(f.hide, h)
+	}
+	f.cg = probeCgroups()
+	f.python, f.pyErr = runtimes.FindPython()
+	if f.pyErr == nil && f.bwrap != "" && os.Getuid() == 0 && closedAncestor(f.python.Path) != "" {
+		// The interpreter lives where uid 65534 cannot go (pyenv under
+		// /root): use the system's build of the same minor version.
+		f.python.Path = ""
+		for _, d := range []string{"/usr/local/bin", "/usr/bin"} {
+			p := filepath.Join(d, "python"+f.python.Version)
+			if st, err := os.Stat(p); err == nil && st.Mode()&0o001 != 0 && closedAncestor(p) == "" {
+				f.python.Path = p
+				break
+			}
+		}
+		if f.python.Path == "" {
+			f.pyErr = fmt.Errorf("python %s is not reachable from the sandbox", f.python.Version)
+		}
+	}
+	f.node, _ = lookPath("node")
+	f.goCmd = opts.Go
+	if f.goCmd == "" {
+		f.goCmd, _ = lookPath("go")
+	}
+	return f, nil
+}
+
+// Warning is a message to print once when the factory runs without the
+// sandbox it was asked to use ("auto" without bubblewrap); "" otherwise.
+func (f *Factory) Warning() string { return f.warning }
+
+// Sandboxed reports whether containers run under bubblewrap.
+func (f *Factory) Sandboxed() bool { return f.bwrap != "" }
+
+// Kinds reports the kind families this factory can run on this machine:
+// "python", "nodejs", "go" and "blackbox" when their tools are installed.
+// Any kind of a listed family is accepted by Create.
+func (f *Factory) Kinds() []string {
+	var k []string
+	if f.pyErr == nil {
+		k = append(k, runtimes.FamilyPython)
+	}
+	if f.node != "" {
+		k = append(k, runtimes.FamilyNodejs)
+	}
+	if f.goCmd != "" {
+		k = append(k, runtimes.FamilyGo)
+	}
+	return append(k, runtimes.FamilyBlackbox)
+}
+
+func (f *Factory) supports(family string) bool {
+	for _, k := range f.Kinds() {
+		if k == family {
+			return true
+		}
+	}
+	return false
+}
+
+// Create starts a container for spec. Python and nodejs containers start
+// their interpreter now; go and blackbox containers start their process at
+// Init, once the code is known.
+func (f *Factory) Create(ctx context.Context, spec container.Spec) (container.Container, error) {
+	family := runtimes.FamilyOf(spec.Kind)
+	if !f.supports(family) {
+		return nil, fmt.Errorf("create %s: %w", spec.Kind, container.ErrUnsupportedKind)
+	}
+	id := newID()
+	dir := filepath.Join(f.opts.WorkDir, "c", id)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	c := &Container{f: f, id: id, spec: spec, family: family, dir: dir, logs: newLogCollector(), pending: map[string]chan []byte{}}
+	f.mu.Lock()
+	f.containers[id] = c
+	f.mu.Unlock()
+	var argv []string
+	switch family {
+	case runtimes.FamilyPython:
+		argv = []string{f.python.Path, "-B", filepath.Join(f.launcher, "launcher.py")}
+	case runtimes.FamilyNodejs:
+		argv = []string{f.node, filepath.Join(f.launcher, "launcher.js")}
+	}
+	if argv != nil {
+		if err := c.start(ctx, argv); err != nil {
+			c.Destroy(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("create %s: %w", spec.Kind, err)
+		}
+	}
+	return c, nil
+}
+
+// Close destroys every container the factory still holds.
+func (f *Factory) Close(ctx context.Context) error {
+	f.mu.Lock()
+	cs := make([]*Container, 0, len(f.containers))
+	for _, c := range f.containers {
+		cs = append(cs, c)
+	}
+	f.mu.Unlock()
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Destroy(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (f *Factory) forget(id string) {
+	f.mu.Lock()
+	delete(f.containers, id)
+	f.mu.Unlock()
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// baseEnv is the environment every action process starts with.
+func (f *Factory) baseEnv(spec container.Spec) []string {
+	env := map[string]string{
+		"PATH":                    "/usr/local/bin:/usr/bin:/bin",
+		"HOME":                    "/tmp",
+		"LANG":                    "C.UTF-8",
+		"TMPDIR":                  "/tmp",
+		"PYTHONDONTWRITEBYTECODE": "1",
+		"__OW_ALLOW_CONCURRENT":   "true",
+	}
+	if f.opts.APIHost != "" {
+		env["__OW_API_HOST"] = f.opts.APIHost
+	}
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func lookPath(name string) (string, error) {
+	for _, d := range strings.Split(os.Getenv("PATH"), ":") {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH", name)
+}
