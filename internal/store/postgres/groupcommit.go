@@ -192,8 +192,8 @@ const (
 	sqlPutActivations = `INSERT INTO activations (id, namespace, path, start, doc)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])
 ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace, path = excluded.path, start = excluded.start, doc = excluded.doc`
-	sqlDeleteJournal  = `DELETE FROM journal WHERE id = ANY($1::text[])`
-	sqlAppendJournal  = `INSERT INTO journal (id, payload, accepted)
+	sqlDeleteJournal = `DELETE FROM journal WHERE id = ANY($1::text[])`
+	sqlAppendJournal = `INSERT INTO journal (id, payload, accepted)
 SELECT * FROM unnest($1::text[], $2::bytea[], $3::bigint[]) ORDER BY 3
 ON CONFLICT (id) DO NOTHING`
 )
