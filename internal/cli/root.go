@@ -8,6 +8,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,8 @@ type env struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
 	getenv         func(string) string
+	// ctx, when set, is the context commands run in (tests cancel it).
+	ctx context.Context
 }
 
 // exitError carries a process exit code out of a command.
@@ -42,10 +45,14 @@ func Main(args []string) int {
 
 func run(args []string, e *env) int {
 	root := newRoot(e, filepath.Base(args[0]))
-	root.SetArgs(args[1:])
+	root.SetArgs(preprocessArgs(args[1:]))
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	err := root.Execute()
+	ctx := e.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}

@@ -1,0 +1,352 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/whirlfaas/whirl/client"
+)
+
+// pollInterval is how often activation poll asks for new records (wsk: 2 s).
+var pollInterval = 2 * time.Second
+
+// statusNames are the Status column's words for statusCode 0..3.
+var statusNames = []string{"success", "application error", "developer error", "internal error"}
+
+func (w *wsk) activationCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "activation",
+		Short: "work with activations",
+	}
+	cmd.AddCommand(w.activationListCmd(), w.activationGetCmd(), w.activationLogsCmd(),
+		w.activationResultCmd(), w.activationPollCmd())
+	return cmd
+}
+
+func (w *wsk) activationListCmd() *cobra.Command {
+	var limit, skip int
+	var since, upto int64
+	var full, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [ACTION_NAME]",
+		Short: "list activations",
+		Example: `  whirl activation list
+  whirl activation list hello --limit 5
+  whirl activation list --since 1700000000000 --full`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := w.checkArgs(cmd, args, 0, 1, "An optional action name is the only valid argument."); err != nil {
+				return err
+			}
+			c, cfg, err := w.client()
+			if err != nil {
+				return err
+			}
+			name := ""
+			if len(args) == 1 {
+				_, name = namespaceOf(cfg.namespace, args[0])
+			}
+			list, err := c.Activations.List(cmd.Context(), client.ActivationListOptions{
+				Name: name, Limit: limit, Skip: skip, Since: since, Upto: upto, Docs: full || asJSON,
+			})
+			if err != nil {
+				return w.fail(err, "Unable to obtain the list of activations for namespace '%s'", cfg.namespace)
+			}
+			switch {
+			case asJSON:
+				printJSON(w.e.stdout, nonNil(list))
+			case full:
+				fmt.Fprintln(w.e.stdout, "activations")
+				for _, a := range list {
+					printJSON(w.e.stdout, a)
+				}
+			default:
+				printActivationTable(w.e.stdout, list)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVarP(&skip, "skip", "s", 0, "exclude the first `SKIP` number of activations from the result")
+	cmd.Flags().IntVarP(&limit, "limit", "l", 30, "only return `LIMIT` number of activations from the collection with a maximum LIMIT of 200 activations")
+	cmd.Flags().BoolVarP(&full, "full", "f", false, "include full activation description")
+	cmd.Flags().Int64Var(&upto, "upto", 0, "return activations with timestamps earlier than `UPTO`; measured in milliseconds since Th, 01, Jan 1970")
+	cmd.Flags().Int64Var(&since, "since", 0, "return activations with timestamps later than `SINCE`; measured in milliseconds since Th, 01, Jan 1970")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the full records as a JSON array")
+	return cmd
+}
+
+// printActivationTable prints the columns wsk prints: Datetime, Activation
+// ID, Kind, Start (cold/warm), Duration, Status, Entity.
+func printActivationTable(out io.Writer, list []client.Activation) {
+	kindW, statusW := len("Kind"), len("Status")
+	for _, a := range list {
+		kindW = max(kindW, len(a.Kind()))
+		statusW = max(statusW, len(statusName(a.StatusCode)))
+	}
+	kw, sw := strconv.Itoa(kindW), strconv.Itoa(statusW)
+	fmt.Fprintf(out, "%-19s %-32s %-"+kw+"s %-6s%-10s %-"+sw+"s %-6s\n",
+		"Datetime", "Activation ID", "Kind", "Start", "Duration", "Status", "Entity")
+	for _, a := range list {
+		s := time.UnixMilli(a.Start)
+		d := time.Duration(a.Duration) * time.Millisecond
+		if a.Duration == 0 && a.End > 0 {
+			d = time.UnixMilli(a.End).Sub(s)
+		}
+		start := "warm"
+		if a.Cold() {
+			start = "cold"
+		}
+		entity := truncateMid(a.Namespace, 20) + "/" + truncateMid(a.Name, 30) + ":" + truncateMid(a.Version, 20)
+		fmt.Fprintf(out, "%d-%02d-%02d %02d:%02d:%02d %-32s %-"+kw+"s %-5s %-10v %-"+sw+"s %s\n",
+			s.Year(), s.Month(), s.Day(), s.Hour(), s.Minute(), s.Second(),
+			a.ActivationID, a.Kind(), start, d, statusName(a.StatusCode), entity)
+	}
+}
+
+func statusName(code int) string {
+	if code > 0 && code < len(statusNames) {
+		return statusNames[code]
+	}
+	return statusNames[0]
+}
+
+// truncateMid shortens s to max bytes with "..." in the middle, as wsk does.
+func truncateMid(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	mid := max / 2
+	upp := len(s) - mid + 3
+	if max%2 != 0 {
+		mid++
+	}
+	return s[:mid] + "..." + s[upp:]
+}
+
+// lastID returns the id of the newest activation (for --last).
+func (w *wsk) lastID(ctx context.Context, c *client.Client) (string, error) {
+	list, err := c.Activations.List(ctx, client.ActivationListOptions{Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	if len(list) == 0 {
+		return "", fmt.Errorf("Activation list does not contain any activations.")
+	}
+	return list[0].ActivationID, nil
+}
+
+// activationArgs resolves ACTIVATION_ID or --last.
+func (w *wsk) activationArgs(cmd *cobra.Command, c *client.Client, args []string, last bool, what string, maxArgs int) ([]string, error) {
+	if last {
+		id, err := w.lastID(cmd.Context(), c)
+		if err != nil {
+			return nil, w.fail(err, "Unable to get %s for activation", what)
+		}
+		args = append([]string{id}, args...)
+	}
+	if err := w.checkArgs(cmd, args, 1, maxArgs, "An activation ID is required."); err != nil {
+		return nil, err
+	}
+	return args, nil
+}
+
+func (w *wsk) activationGetCmd() *cobra.Command {
+	var last, summary, logsOnly, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "get (ACTIVATION_ID | --last) [FIELD_FILTER]",
+		Short: "get activation",
+		Example: `  whirl activation get 9f1a5c0e6b3d4e2fa5c0e6b3d4e2f9f1
+  whirl activation get --last
+  whirl activation get --last response`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := w.client()
+			if err != nil {
+				return err
+			}
+			if args, err = w.activationArgs(cmd, c, args, last, "activation", 2); err != nil {
+				return err
+			}
+			id := args[0]
+			a, err := c.Activations.Get(cmd.Context(), id)
+			if err != nil {
+				return w.fail(err, "Unable to get activation '%s'", id)
+			}
+			switch {
+			case asJSON:
+				printJSON(w.e.stdout, a)
+			case summary:
+				status := ""
+				if a.Response != nil {
+					status = a.Response.Status
+				}
+				fmt.Fprintf(w.e.stdout, "activation result for '/%s/%s' (%s at %s)\n", a.Namespace, a.Name, status, time.Unix(a.End/1000, 0))
+				if a.Response != nil {
+					printJSON(w.e.stdout, a.Response.Result)
+				}
+			case logsOnly:
+				for _, l := range a.Logs {
+					fmt.Fprintln(w.e.stdout, stripLog(l))
+				}
+			case len(args) == 2:
+				w.okf("got activation %s, displaying field %s", id, args[1])
+				if err := printField(w.e.stdout, a, args[1]); err != nil {
+					return &exitError{code: 1, err: err}
+				}
+			default:
+				w.okf("got activation %s", id)
+				printJSON(w.e.stdout, a)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&summary, "summary", "s", false, "summarize activation details")
+	cmd.Flags().BoolVarP(&last, "last", "l", false, "retrieves the last activation")
+	cmd.Flags().BoolVarP(&logsOnly, "logs", "g", false, "emit only the logs, stripped of time stamps and stream identifier")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print only the JSON of the activation")
+	return cmd
+}
+
+var logPrefix = regexp.MustCompile(`^\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-6]\d:[0-6]\d\.\d+Z( *(stdout|stderr):)?\s(.*)`)
+
+// stripLog removes a log line's timestamp and stream.
+func stripLog(l string) string {
+	if m := logPrefix.FindStringSubmatch(l); len(m) > 3 && m[3] != "" {
+		return m[3]
+	}
+	return l
+}
+
+func (w *wsk) activationLogsCmd() *cobra.Command {
+	var last, strip bool
+	cmd := &cobra.Command{
+		Use:     "logs (ACTIVATION_ID | --last)",
+		Short:   "get the logs of an activation",
+		Example: "  whirl activation logs --last\n  whirl activation logs 9f1a5c0e6b3d4e2fa5c0e6b3d4e2f9f1 --strip",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := w.client()
+			if err != nil {
+				return err
+			}
+			if args, err = w.activationArgs(cmd, c, args, last, "logs", 1); err != nil {
+				return err
+			}
+			logs, err := c.Activations.Logs(cmd.Context(), args[0])
+			if err != nil {
+				return w.fail(err, "Unable to get logs for activation '%s'", args[0])
+			}
+			for _, l := range logs {
+				if strip {
+					l = stripLog(l)
+				}
+				fmt.Fprintln(w.e.stdout, l)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&last, "last", "l", false, "retrieves the last activation")
+	cmd.Flags().BoolVarP(&strip, "strip", "r", false, "strip timestamp and stream information")
+	return cmd
+}
+
+func (w *wsk) activationResultCmd() *cobra.Command {
+	var last bool
+	cmd := &cobra.Command{
+		Use:     "result (ACTIVATION_ID | --last)",
+		Short:   "get the result of an activation",
+		Example: "  whirl activation result --last\n  whirl activation result 9f1a5c0e6b3d4e2fa5c0e6b3d4e2f9f1",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := w.client()
+			if err != nil {
+				return err
+			}
+			if args, err = w.activationArgs(cmd, c, args, last, "result", 1); err != nil {
+				return err
+			}
+			r, err := c.Activations.Result(cmd.Context(), args[0])
+			if err != nil {
+				return w.fail(err, "Unable to get result for activation '%s'", args[0])
+			}
+			printJSON(w.e.stdout, r.Result)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&last, "last", "l", false, "retrieves the last activation")
+	return cmd
+}
+
+func (w *wsk) activationPollCmd() *cobra.Command {
+	var exit, sinceS, sinceM, sinceH, sinceD int
+	cmd := &cobra.Command{
+		Use:     "poll [ NAMESPACE | ACTION_NAME ]",
+		Short:   "poll continuously for log messages from currently running actions",
+		Example: "  whirl activation poll\n  whirl activation poll hello --exit 60",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := w.checkArgs(cmd, args, 0, 1, "An optional namespace is the only valid argument."); err != nil {
+				return err
+			}
+			c, _, err := w.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			name := firstOr(args, "")
+			fmt.Fprintln(w.e.stdout, "Enter Ctrl-c to exit.")
+			var since int64
+			back := time.Duration(sinceS)*time.Second + time.Duration(sinceM)*time.Minute +
+				time.Duration(sinceH)*time.Hour + time.Duration(sinceD)*24*time.Hour
+			if back == 0 {
+				list, err := c.Activations.List(ctx, client.ActivationListOptions{Limit: 1, Docs: true})
+				switch {
+				case err != nil:
+					since = time.Now().UnixMilli()
+				case len(list) > 0:
+					since = list[0].Start + 1
+				}
+			} else {
+				since = time.Now().Add(-back).UnixMilli()
+			}
+			fmt.Fprintln(w.e.stdout, "Polling for activation logs")
+			started := time.Now()
+			reported := map[string]bool{}
+			tick := time.NewTicker(pollInterval)
+			defer tick.Stop()
+			for {
+				if exit > 0 && time.Since(started) > time.Duration(exit)*time.Second {
+					return nil
+				}
+				list, err := c.Activations.List(ctx, client.ActivationListOptions{Name: name, Since: since, Docs: true})
+				if err == nil {
+					// Oldest first, so that output reads in order.
+					for i := len(list) - 1; i >= 0; i-- {
+						a := list[i]
+						if !reported[a.ActivationID] {
+							fmt.Fprintf(w.e.stdout, "\nActivation: '%s' (%s)\n", a.Name, a.ActivationID)
+							printJSON(w.e.stdout, nonNil(a.Logs))
+							reported[a.ActivationID] = true
+						}
+						if a.Start >= since {
+							since = a.Start + 1
+						}
+					}
+				}
+				select {
+				case <-ctx.Done():
+					fmt.Fprintln(w.e.stdout, "Poll terminated")
+					return nil
+				case <-tick.C:
+				}
+			}
+		},
+	}
+	cmd.Flags().IntVarP(&exit, "exit", "e", 0, "stop polling after `SECONDS` seconds")
+	cmd.Flags().IntVar(&sinceS, "since-seconds", 0, "start polling for activations `SECONDS` seconds ago")
+	cmd.Flags().IntVar(&sinceM, "since-minutes", 0, "start polling for activations `MINUTES` minutes ago")
+	cmd.Flags().IntVar(&sinceH, "since-hours", 0, "start polling for activations `HOURS` hours ago")
+	cmd.Flags().IntVar(&sinceD, "since-days", 0, "start polling for activations `DAYS` days ago")
+	return cmd
+}
