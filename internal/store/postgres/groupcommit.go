@@ -53,6 +53,9 @@ func newGroupCommit(pool *pgxpool.Pool) *groupCommit {
 // do queues op and waits until the batch that carries it has committed, or
 // ctx ends. A call whose ctx ended after it was queued may still commit.
 func (g *groupCommit) do(ctx context.Context, op *writeOp) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	op.result = make(chan error, 1)
 	g.mu.RLock()
 	if g.closed {

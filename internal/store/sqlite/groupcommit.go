@@ -57,6 +57,9 @@ func newGroupCommit(db *sql.DB) *groupCommit {
 // do queues op and waits until the batch that carries it has committed, or
 // ctx ends. A call whose ctx ended after it was queued may still commit.
 func (g *groupCommit) do(ctx context.Context, op *writeOp) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	op.done = make(chan error, 1)
 	g.mu.RLock()
 	if g.closed {

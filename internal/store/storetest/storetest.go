@@ -349,6 +349,11 @@ func testActivations(t *testing.T, open func(*testing.T) store.Store) {
 		_, err = as.Get(c, "other", id(1))
 		wantErr(t, "Get in other namespace", err, store.ErrNotFound)
 		must(t, "Put nothing", as.Put(c))
+
+		cancelled, cancel := context.WithCancel(c)
+		cancel()
+		err = as.Put(cancelled, Activation("guest", "hello", id(3), 1002, ""))
+		wantErr(t, "Put with a cancelled context", err, context.Canceled)
 	})
 
 	t.Run("ReplaceByID", func(t *testing.T) {
