@@ -4,8 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -315,12 +315,24 @@ func (w *wsk) invocationOutput(inv *client.Invocation, err error, ns, entity str
 		fmt.Fprintf(out, "ok: invoked /%s/%s with id %s\n", ns, entity, inv.ActivationID)
 	}
 	if blocking {
-		printJSON(out, inv.Body)
+		printInvocationBody(out, inv, result)
 	}
 	if err != nil {
 		return &exitError{code: exitCodeFor(inv.StatusCode), err: fmt.Errorf("")}
 	}
 	return nil
+}
+
+// printInvocationBody prints an invocation's body; an activation record is
+// printed in the field order wsk prints it.
+func printInvocationBody(out io.Writer, inv *client.Invocation, result bool) {
+	if !result && bytes.Contains(inv.Body, []byte(`"activationId"`)) && bytes.Contains(inv.Body, []byte(`"response"`)) {
+		if a, err := inv.Activation(); err == nil {
+			printJSON(out, a)
+			return
+		}
+	}
+	printJSON(out, inv.Body)
 }
 
 func (w *wsk) actionGetCmd() *cobra.Command {
@@ -538,4 +550,3 @@ func sortBy[T any](s []T, key func(T) string) {
 	}
 }
 
-var _ = json.Valid
