@@ -549,4 +549,3 @@ func sortBy[T any](s []T, key func(T) string) {
 		}
 	}
 }
-
