@@ -1,6 +1,303 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/whirlfaas/whirl/internal/app"
+	"github.com/whirlfaas/whirl/internal/auth"
+	srvconfig "github.com/whirlfaas/whirl/internal/config"
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/store/sqlite"
+)
 
 // addServerCommands adds up, admin, bench and proxy.
-func addServerCommands(root *cobra.Command, e *env) {}
+func addServerCommands(root *cobra.Command, e *env) {
+	root.AddCommand(newUpCmd(e), newAdminCmd(e))
+	for _, add := range extraServerCommands {
+		root.AddCommand(add(e))
+	}
+}
+
+// extraServerCommands lets other files (bench, proxy) add their commands.
+var extraServerCommands []func(e *env) *cobra.Command
+
+func newUpCmd(e *env) *cobra.Command {
+	cfg := srvconfig.Default()
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run a complete Whirl on this machine (controller, invoker, store)",
+		Long: `Run a complete single-node Whirl: the OpenWhisk REST API, the invoker and
+its container pool, and an embedded store in --data-dir.
+
+On a loopback address it installs OpenWhisk's well-known guest and
+whisk.system keys, so that 'wsk property set --apihost http://127.0.0.1:3233
+--auth <guest key>' works at once. On any other address it generates fresh
+keys and prints them, unless --set useWellKnownKeys=true asks otherwise.`,
+		Example: `  whirl up
+  whirl up --listen 127.0.0.1:3233 --data-dir /tmp/whirl
+  whirl up --config whirl.yaml --set limits.actionsInvokesPerminute=600
+  whirl up --listen 0.0.0.0:3233 --tls-cert cert.pem --tls-key key.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Load(os.Environ()); err != nil {
+				return err
+			}
+			return runUp(cmd.Context(), e, cfg, logLevel)
+		},
+	}
+	cfg.BindFlags(cmd.Flags())
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func runUp(ctx context.Context, e *env, cfg *srvconfig.Config, logLevel string) error {
+	started := time.Now()
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	a, err := app.New(ctx, cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if a.Warning != "" {
+		logger.Warn(a.Warning)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ln) }()
+
+	fmt.Fprintf(e.stdout, "whirl is up at %s (data in %s, started in %s)\n", cfg.APIHost, cfg.DataDir, time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(e.stdout, "  apihost: %s\n", cfg.APIHost)
+	for _, k := range a.Keys {
+		if k.Namespace == auth.GuestNamespace || k.New {
+			fmt.Fprintf(e.stdout, "  auth (%s): %s\n", k.Namespace, k.AuthKey())
+		}
+	}
+	if len(a.Keys) > 0 {
+		fmt.Fprintf(e.stdout, "  try:  wsk property set --apihost %s --auth %s\n", cfg.APIHost, a.Keys[0].AuthKey())
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case err := <-served:
+		a.Close(context.Background())
+		return err
+	case <-sig:
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(e.stdout, "whirl: shutting down (in-flight calls finish; Ctrl-C again to force)")
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	err = a.Close(sctx)
+	<-served
+	return err
+}
+
+func newAdminCmd(e *env) *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Manage namespaces and keys in a standalone Whirl's store",
+		Long: `Manage namespaces and their keys directly in the store of a standalone
+Whirl (--data-dir). Keys are stored hashed: a key is shown once, when it is
+created.`,
+	}
+	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "~/.whirl", "directory of the embedded store")
+	open := func(ctx context.Context) (store.Store, error) {
+		dir := dataDir
+		if dir == "~" || len(dir) > 1 && dir[:2] == "~/" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return nil, err
+			}
+			dir = filepath.Join(home, dir[1:])
+		}
+		return sqlite.Open(ctx, filepath.Join(dir, "whirl.db"))
+	}
+
+	ns := &cobra.Command{Use: "namespace", Short: "Manage namespaces"}
+	ns.AddCommand(&cobra.Command{
+		Use:     "create NAME",
+		Short:   "Create a namespace with a fresh key and print the key (uuid:key)",
+		Example: "  whirl admin namespace create alice",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				p, err := addKey(cmd.Context(), st, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, p)
+				return nil
+			})
+		},
+	})
+	ns.AddCommand(&cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete every key of a namespace (its entities stay, unreachable)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				subs, err := st.Auth().Subjects(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if len(subs) == 0 {
+					return fmt.Errorf("namespace %s has no keys", args[0])
+				}
+				for _, s := range subs {
+					if err := st.Auth().DeleteSubject(cmd.Context(), s.UUID); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(e.stdout, "ok: deleted namespace %s (%d keys)\n", args[0], len(subs))
+				return nil
+			})
+		},
+	})
+	ns.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List namespaces that have keys",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				subs, err := st.Auth().Subjects(cmd.Context(), "")
+				if err != nil {
+					return err
+				}
+				seen := map[string]bool{}
+				for _, s := range subs {
+					if !seen[s.Namespace] {
+						seen[s.Namespace] = true
+						fmt.Fprintln(e.stdout, s.Namespace)
+					}
+				}
+				return nil
+			})
+		},
+	})
+
+	key := &cobra.Command{Use: "key", Short: "Manage keys"}
+	key.AddCommand(&cobra.Command{
+		Use:   "list [NAMESPACE]",
+		Short: "List keys (uuid and namespace; keys themselves are stored hashed)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				ns := ""
+				if len(args) == 1 {
+					ns = args[0]
+				}
+				subs, err := st.Auth().Subjects(cmd.Context(), ns)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "UUID\tNAMESPACE\tCREATED")
+				for _, s := range subs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", s.UUID, s.Namespace, s.Created.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	})
+	key.AddCommand(&cobra.Command{
+		Use:     "create NAMESPACE",
+		Short:   "Add a key to an existing or new namespace and print it",
+		Args:    cobra.ExactArgs(1),
+		Example: "  whirl admin key create guest",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				p, err := addKey(cmd.Context(), st, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, p)
+				return nil
+			})
+		},
+	})
+	key.AddCommand(&cobra.Command{
+		Use:   "delete UUID",
+		Short: "Delete a key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				uuid, _, _ := auth.SplitKey(args[0])
+				if uuid == "" {
+					uuid = args[0]
+				}
+				if err := st.Auth().DeleteSubject(cmd.Context(), uuid); err != nil {
+					return fmt.Errorf("delete key %s: %w", uuid, err)
+				}
+				fmt.Fprintf(e.stdout, "ok: deleted key %s\n", uuid)
+				return nil
+			})
+		},
+	})
+	cmd.AddCommand(ns, key)
+	return cmd
+}
+
+func addKey(ctx context.Context, st store.Store, namespace string) (string, error) {
+	if err := validNamespace(namespace); err != nil {
+		return "", err
+	}
+	uuid, key := auth.GenerateKey()
+	err := st.Auth().PutSubject(ctx, store.Subject{UUID: uuid, KeyHash: auth.HashKey(key), Namespace: namespace, Created: time.Now()})
+	if err != nil {
+		return "", err
+	}
+	return uuid + ":" + key, nil
+}
+
+func validNamespace(ns string) error {
+	if ns == "" || ns == "_" || len(ns) > 256 {
+		return fmt.Errorf("invalid namespace name %q", ns)
+	}
+	for _, r := range ns {
+		if !(r == '_' || r == '-' || r == '.' || r == '@' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return fmt.Errorf("invalid namespace name %q: use letters, digits, _ - . @", ns)
+		}
+	}
+	return nil
+}
+
+func withStore(ctx context.Context, open func(context.Context) (store.Store, error), f func(store.Store) error) error {
+	st, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	ferr := f(st)
+	if err := st.Close(); ferr == nil {
+		ferr = err
+	}
+	return ferr
+}

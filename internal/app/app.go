@@ -1,0 +1,310 @@
+// Package app is Whirl's composition root: it builds a controller, a
+// balancer, an invoker, a container pool and a store from a
+// config.Config, and runs them in one process (standalone) — the same
+// parts the scale-out roles run apart.
+//
+// Only cmd/whirl (through internal/cli) and tests import it.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/auth"
+	"github.com/whirlfaas/whirl/internal/balancer"
+	buslocal "github.com/whirlfaas/whirl/internal/bus/local"
+	"github.com/whirlfaas/whirl/internal/config"
+	"github.com/whirlfaas/whirl/internal/container"
+	"github.com/whirlfaas/whirl/internal/container/process"
+	"github.com/whirlfaas/whirl/internal/containerpool"
+	"github.com/whirlfaas/whirl/internal/controller"
+	"github.com/whirlfaas/whirl/internal/invoker"
+	"github.com/whirlfaas/whirl/internal/metrics"
+	"github.com/whirlfaas/whirl/internal/runtimes"
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/store/sqlite"
+	"github.com/whirlfaas/whirl/internal/throttle"
+)
+
+// Names of the standalone roles on the in-process bus.
+const (
+	controllerName = "controller0"
+	invokerName    = "invoker0"
+)
+
+// App is a running standalone Whirl.
+type App struct {
+	Config  *config.Config
+	Store   store.Store
+	Metrics *metrics.Metrics
+	// Keys are the subjects bootstrap created or found, to print.
+	Keys []auth.Printed
+	// Warning is a one-time notice for the operator (e.g. no sandbox).
+	Warning string
+
+	handler  http.Handler
+	workDir  string
+	manifest *runtimes.Manifest
+	factory  container.Factory
+	pool     *containerpool.Pool
+	invoker  *invoker.Invoker
+	bus      *buslocal.Bus
+	ctx      context.Context
+	cancel   context.CancelFunc
+	srv      *http.Server
+	logger   *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a standalone Whirl from cfg (already loaded and resolved):
+// it opens the store, bootstraps the namespaces and keys, starts the
+// invoker side, and replays accepted invocations that have no record yet.
+// It does not listen; call Serve.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	a := &App{Config: cfg, logger: logger}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			a.Close(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "whirl.db"))
+	if err != nil {
+		return nil, err
+	}
+	a.Store = st
+	a.Keys, err = auth.Bootstrap(ctx, st.Auth(), cfg.UseWellKnownKeys)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap keys: %w", err)
+	}
+	if cfg.RuntimesFile != "" {
+		a.manifest, err = runtimes.Load(cfg.RuntimesFile)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		a.manifest = runtimes.Default()
+	}
+	apiHost := cfg.APIHost
+	// Containers' code lives outside the data directory, in a directory the
+	// sandbox's unprivileged uid can traverse (the data directory stays
+	// 0700 and is hidden from actions). It is removed on Close.
+	a.workDir, err = os.MkdirTemp("", "whirl-containers-")
+	if err != nil {
+		return nil, fmt.Errorf("container work dir: %w", err)
+	}
+	if err := os.Chmod(a.workDir, 0o711); err != nil {
+		return nil, fmt.Errorf("container work dir: %w", err)
+	}
+	pf, err := process.New(process.Options{
+		WorkDir:  a.workDir,
+		Sandbox:  cfg.Sandbox,
+		Network:  cfg.Network,
+		APIHost:  apiHost,
+		HideDirs: []string{cfg.DataDir},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("container factory: %w", err)
+	}
+	a.factory = pf
+	a.Warning = pf.Warning()
+
+	a.Metrics = metrics.New()
+	var cells []containerpool.StemCell
+	for kind, scs := range a.manifest.StemCells() {
+		for _, sc := range scs {
+			cell := containerpool.StemCell{Kind: kind, MemoryMB: sc.MemoryMB, InitialCount: sc.InitialCount}
+			if r := sc.Reactive; r != nil {
+				cell.Reactive = &containerpool.Reactive{MinCount: r.MinCount, MaxCount: r.MaxCount, TTL: r.TTL, Threshold: r.Threshold, Increment: r.Increment}
+			}
+			cells = append(cells, cell)
+		}
+	}
+	a.pool = containerpool.New(pf, containerpool.Config{
+		UserMemoryMB: cfg.ContainerPool.UserMemory,
+		IdleTimeout:  cfg.ContainerPool.IdleTimeout,
+		MaxQueue:     cfg.ContainerPool.MaxQueue,
+		StemCells:    cells,
+		StemCellEnv:  map[string]string{"__OW_API_HOST": apiHost},
+		Logger:       logger,
+	})
+	a.pool.Start(a.ctx)
+	_ = a.Metrics.RegisterContainers(func() map[string]int {
+		s := a.pool.Stats()
+		return map[string]int{"warm": s.Warm, "busy": s.Busy, "prewarm": s.Prewarm}
+	})
+
+	resolve := func(kind string) (string, error) {
+		k, err := a.manifest.Resolve(kind)
+		if err != nil {
+			return "", err
+		}
+		return k.Kind, nil
+	}
+	a.bus = buslocal.New()
+	a.invoker = invoker.New(invoker.Config{
+		Name:        invokerName,
+		Bus:         a.bus,
+		Pool:        a.pool,
+		Activations: st.Activations(),
+		Resolve: func(kind string) (string, error) {
+			if kind == "blackbox" {
+				return kind, nil
+			}
+			return resolve(kind)
+		},
+		Observer: observer{a.Metrics},
+		APIHost:  apiHost,
+		Logger:   logger,
+	})
+	if err := a.invoker.Start(a.ctx); err != nil {
+		return nil, err
+	}
+	lb := balancer.New(controllerName, a.bus, st.Journal(), []string{invokerName})
+	if err := lb.Start(a.ctx); err != nil {
+		return nil, err
+	}
+	authn := auth.NewAuthenticator(st.Auth())
+	th := throttle.New(throttle.Limits{
+		InvokesPerMinute:  cfg.Limits.ActionsInvokesPerMinute,
+		ConcurrentInvokes: cfg.Limits.ActionsInvokesConcurrent,
+		FiresPerMinute:    cfg.Limits.TriggersFiresPerMinute,
+	})
+	a.handler = controller.New(controller.Config{
+		Name:          controllerName,
+		Store:         st,
+		Auth:          authn,
+		Throttle:      th,
+		Balancer:      lb,
+		ResolveKind:   resolve,
+		Kinds:         a.runtimesInfo,
+		Limits:        cfg.ActionLimits(),
+		PayloadMax:    cfg.Limits.PayloadMax,
+		BlockingWait:  cfg.BlockingWait,
+		SequenceMax:   cfg.Limits.ActionsSequenceMaxLength,
+		ConcurrentMax: cfg.Limits.ActionsInvokesConcurrent,
+		LimitsJSON:    cfg.LimitsJSON,
+		InfoLimits:    cfg.InfoLimitsJSON,
+		Metrics:       a.Metrics.Handler(),
+		Stats:         func(string) any { return a.Metrics.Rate(time.Minute) },
+		OnAccepted: func(ns string, blocking bool) {
+			a.Metrics.Accepted(ns, blocking)
+			if !blocking {
+				a.Metrics.Queued(1)
+			}
+		},
+		Logger: logger,
+	})
+	n, err := lb.Recover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		logger.Info("replaying accepted invocations", "count", n)
+	}
+	return a, nil
+}
+
+// observer feeds the invoker's completions to the metrics.
+type observer struct{ m *metrics.Metrics }
+
+func (o observer) ActivationCompleted(ns, action, status, start string, async bool, d time.Duration) {
+	if async {
+		o.m.AsyncActivationCompleted(ns, action, status, start, d)
+		o.m.Queued(-1)
+		return
+	}
+	o.m.ActivationCompleted(ns, action, status, start, d)
+}
+
+func (o observer) Running(delta int) { o.m.InFlight(delta) }
+
+func (a *App) runtimesInfo() map[string]any {
+	out := map[string]any{}
+	for _, k := range a.manifest.Kinds() {
+		fam := runtimes.FamilyOf(k)
+		list, _ := out[fam].([]map[string]any)
+		out[fam] = append(list, map[string]any{"kind": k, "default": a.manifest.DefaultKind(fam) == k})
+	}
+	return out
+}
+
+// Handler returns the REST API.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Serve answers the API on ln until Shutdown; with TLS configured it
+// serves HTTPS. It returns nil after a clean shutdown.
+func (a *App) Serve(ln net.Listener) error {
+	a.srv = &http.Server{Handler: a.handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
+	var err error
+	if a.Config.TLSCert != "" || a.Config.TLSKey != "" {
+		var cert tls.Certificate
+		cert, err = tls.LoadX509KeyPair(a.Config.TLSCert, a.Config.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		a.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		err = a.srv.ServeTLS(ln, "", "")
+	} else {
+		err = a.srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close shuts down in order: stop accepting requests and let in-flight
+// ones finish (bounded by ctx), let running activations finish and record
+// themselves, stop the containers, close the store.
+func (a *App) Close(ctx context.Context) error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		if a.srv != nil {
+			errs = append(errs, a.srv.Shutdown(ctx))
+		}
+		if a.invoker != nil {
+			done := make(chan struct{})
+			go func() { a.invoker.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+		}
+		a.cancel()
+		if a.bus != nil {
+			errs = append(errs, a.bus.Close())
+		}
+		if a.pool != nil {
+			errs = append(errs, a.pool.Close(ctx))
+		}
+		if a.factory != nil {
+			errs = append(errs, a.factory.Close(ctx))
+		}
+		if a.Store != nil {
+			errs = append(errs, a.Store.Close())
+		}
+		if a.workDir != "" {
+			errs = append(errs, os.RemoveAll(a.workDir))
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}

@@ -1,0 +1,75 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/whirlfaas/whirl/internal/store"
+)
+
+// entityCache keeps decoded entities so that an invoke costs no store read
+// and no JSON decode. Writes through this controller invalidate their key;
+// the cache is therefore exact in standalone mode, where one controller
+// sees every write.
+type entityCache struct {
+	ents store.Entities
+	mu   sync.RWMutex
+	m    map[string]cached
+}
+
+type cached struct {
+	rev int64
+	v   any
+}
+
+func newEntityCache(e store.Entities) *entityCache {
+	return &entityCache{ents: e, m: map[string]cached{}}
+}
+
+func cacheKey(coll, ns, key string) string { return coll + "\x00" + ns + "\x00" + key }
+
+// get returns the decoded entity and its revision. decode turns the stored
+// document into a fresh value.
+func (c *entityCache) get(ctx context.Context, coll, ns, key string, decode func([]byte) (any, error)) (any, int64, error) {
+	k := cacheKey(coll, ns, key)
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return e.v, e.rev, nil
+	}
+	ent, err := c.ents.Get(ctx, coll, ns, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := decode(ent.Doc)
+	if err != nil {
+		return nil, 0, fmt.Errorf("decode %s %s/%s: %w", coll, ns, key, err)
+	}
+	c.mu.Lock()
+	if len(c.m) > 100000 {
+		c.m = map[string]cached{}
+	}
+	c.m[k] = cached{rev: ent.Rev, v: v}
+	c.mu.Unlock()
+	return v, ent.Rev, nil
+}
+
+func (c *entityCache) invalidate(coll, ns, key string) {
+	c.mu.Lock()
+	delete(c.m, cacheKey(coll, ns, key))
+	c.mu.Unlock()
+}
+
+// decodeInto returns a decode function for type T.
+func decodeInto[T any]() func([]byte) (any, error) {
+	return func(b []byte) (any, error) {
+		v := new(T)
+		if err := json.Unmarshal(b, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+}

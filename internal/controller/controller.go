@@ -1,0 +1,294 @@
+// Package controller is Whirl's REST API: the OpenWhisk routes for
+// namespaces, actions, activations, triggers, rules, packages, web actions
+// and API management, with OpenWhisk's status codes and error bodies.
+//
+// It authenticates, resolves entities (through a cache), merges
+// parameters, applies limits and throttles, and hands invocations to the
+// balancer. It never imports the invoker side: in scale-out mode the two
+// run on different machines.
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/auth"
+	"github.com/whirlfaas/whirl/internal/balancer"
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// Authenticator checks a request's credentials. *auth.Authenticator
+// satisfies it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, r *http.Request) (auth.Identity, error)
+}
+
+// Throttle enforces per-namespace rates. *throttle.Throttle satisfies it.
+type Throttle interface {
+	CheckInvoke(namespace string) error
+	Acquire(namespace string) (release func(), err error)
+	CheckFire(namespace string) error
+}
+
+// KindResolver checks an exec kind and returns the kind to store
+// ("python:default" becomes "python:3.11"). Unknown kinds return a 400
+// *whisk.Error with OpenWhisk's message.
+type KindResolver func(kind string) (string, error)
+
+// Config is what the controller needs to know; app fills it from
+// config.Config.
+type Config struct {
+	Name          string // the controller's id on the bus
+	Store         store.Store
+	Auth          Authenticator
+	Throttle      Throttle
+	Balancer      *balancer.Balancer
+	ResolveKind   KindResolver
+	Kinds         func() map[string]any // runtimes for GET /
+	Limits        whisk.ActionLimitRanges
+	PayloadMax    int64         // bytes of an invoke or fire body (1 MB)
+	BlockingWait  time.Duration // longest blocking wait (60 s)
+	SequenceMax   int           // atomic actions in a sequence (50)
+	ConcurrentMax int           // the namespace's concurrent invocations (limits.instances bound)
+	LimitsJSON    func() map[string]any
+	InfoLimits    func() map[string]any
+	Metrics       http.Handler // GET /metrics; may be nil
+	Stats         func(namespace string) any
+	OnAccepted    func(namespace string, blocking bool) // metrics; may be nil
+	Logger        *slog.Logger
+	Build         string
+}
+
+// Controller serves the REST API. It is an http.Handler.
+type Controller struct {
+	cfg   Config
+	mux   *http.ServeMux
+	cache *entityCache
+	tid   atomic.Uint64
+	boot  string
+}
+
+// New returns a controller ready to serve.
+func New(cfg Config) *Controller {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BlockingWait == 0 {
+		cfg.BlockingWait = 60 * time.Second
+	}
+	if cfg.PayloadMax == 0 {
+		cfg.PayloadMax = 1 << 20
+	}
+	if cfg.SequenceMax == 0 {
+		cfg.SequenceMax = 50
+	}
+	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), boot: whisk.NewActivationID()[:16]}
+	c.routes()
+	return c
+}
+
+// ServeHTTP adds OpenWhisk's CORS headers, answers OPTIONS and routes.
+func (c *Controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, DELETE, POST, PUT, HEAD")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent")
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// apiHandler is a handler of an authenticated route: it receives the
+// caller's identity and the namespace of the path, already resolved and
+// checked.
+type apiHandler func(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error
+
+func (c *Controller) routes() {
+	m := c.mux
+	m.HandleFunc("GET /{$}", c.info)
+	m.HandleFunc("GET /api/v1", c.apiInfo)
+	m.HandleFunc("GET /api/v1/{$}", c.apiInfo)
+	m.HandleFunc("GET /api/v1/namespaces", c.public(c.listNamespaces))
+	m.HandleFunc("GET /api/v1/namespaces/{$}", c.public(c.listNamespaces))
+	m.HandleFunc("GET /api/v1/namespaces/{ns}", c.authed(c.getNamespace))
+	m.HandleFunc("GET /api/v1/namespaces/{ns}/limits", c.authed(c.getLimits))
+	if c.cfg.Metrics != nil {
+		m.Handle("GET /metrics", c.cfg.Metrics)
+	}
+	c.actionRoutes()
+	c.activationRoutes()
+	for _, add := range extraRoutes {
+		add(c)
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		c.writeError(w, whisk.NotFound())
+	})
+}
+
+// extraRoutes lets files of this package for other collections (triggers,
+// rules, packages, web actions, API management) add their routes.
+var extraRoutes []func(c *Controller)
+
+// public wraps a route that needs authentication but no namespace.
+func (c *Controller) public(h func(w http.ResponseWriter, r *http.Request, id auth.Identity) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := c.cfg.Auth.Authenticate(r.Context(), r)
+		if err != nil {
+			c.writeAuthError(w, err)
+			return
+		}
+		if err := h(w, r, id); err != nil {
+			c.writeError(w, err)
+		}
+	}
+}
+
+// authed wraps a namespaced route: authenticate, resolve "_", check that
+// the caller may act in the namespace.
+func (c *Controller) authed(h apiHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := c.cfg.Auth.Authenticate(r.Context(), r)
+		if err != nil {
+			c.writeAuthError(w, err)
+			return
+		}
+		ns := r.PathValue("ns")
+		if ns == whisk.DefaultNamespace || ns == "" {
+			ns = id.Namespace
+		}
+		if err := auth.Entitled(id, ns); err != nil {
+			c.writeError(w, err)
+			return
+		}
+		if err := h(w, r, id, ns); err != nil {
+			c.writeError(w, err)
+		}
+	}
+}
+
+// errorBody is OpenWhisk's error shape.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// transactionID returns a fresh transaction id for error bodies and
+// invocations.
+func (c *Controller) transactionID() string {
+	return c.boot + strconv.FormatUint(c.tid.Add(1), 16)
+}
+
+func (c *Controller) writeAuthError(w http.ResponseWriter, err error) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="OpenWhisk secure realm"`)
+	c.writeError(w, err)
+}
+
+// writeError answers with err's status and OpenWhisk's error body. Store
+// sentinels map to 404 and 409; anything else is a 500 whose cause is
+// logged, not shown.
+func (c *Controller) writeError(w http.ResponseWriter, err error) {
+	var we *whisk.Error
+	switch {
+	case errors.As(err, &we):
+	case errors.Is(err, store.ErrNotFound):
+		we = whisk.NotFound()
+	case errors.Is(err, store.ErrConflict):
+		we = &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConcurrentUpdate}
+	case errors.Is(err, balancer.ErrNoInvokers):
+		we = &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgOverloaded}
+	case errors.Is(err, context.Canceled):
+		we = &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgOverloaded}
+	default:
+		c.cfg.Logger.Error("request failed", "err", err)
+		we = &whisk.Error{Status: http.StatusInternalServerError, Message: whisk.MsgInternal}
+	}
+	writeJSON(w, we.Status, errorBody{Error: we.Message, Code: c.transactionID()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"` + whisk.MsgInternal + `"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func (c *Controller) info(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{
+		"description": "Whirl: OpenWhisk's programming model and REST API",
+		"support":     map[string]string{"github": "github.com/whirlfaas/whirl"},
+		"api_paths":   []string{"/api/v1"},
+	}
+	if c.cfg.InfoLimits != nil {
+		body["limits"] = c.cfg.InfoLimits()
+	}
+	if c.cfg.Kinds != nil {
+		body["runtimes"] = c.cfg.Kinds()
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (c *Controller) apiInfo(w http.ResponseWriter, r *http.Request) {
+	build := c.cfg.Build
+	if build == "" {
+		build = "whirl"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"description":      "OpenWhisk API",
+		"api_version":      "1.0.0",
+		"api_version_path": "v1",
+		"build":            build,
+		"buildno":          build,
+		"swagger_paths":    map[string]string{"ui": "/docs", "api-docs": "/api/v1/api-docs"},
+	})
+}
+
+func (c *Controller) listNamespaces(w http.ResponseWriter, r *http.Request, id auth.Identity) error {
+	writeJSON(w, http.StatusOK, []string{id.Namespace})
+	return nil
+}
+
+func (c *Controller) getNamespace(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
+	out := map[string]any{"name": ns}
+	for _, coll := range []string{store.Actions, store.Packages, store.Triggers, store.Rules} {
+		ents, err := c.cfg.Store.Entities().List(r.Context(), coll, ns, store.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("list %s: %w", coll, err)
+		}
+		rows := make([]json.RawMessage, 0, len(ents))
+		for _, e := range ents {
+			rows = append(rows, e.Doc)
+		}
+		out[coll] = rows
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (c *Controller) getLimits(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
+	var body map[string]any
+	if c.cfg.LimitsJSON != nil {
+		body = c.cfg.LimitsJSON()
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}

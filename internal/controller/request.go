@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// MaxListLimit is the largest page a list returns.
+const (
+	MaxListLimit     = 200
+	DefaultListLimit = 30
+	// MaxEntityBody bounds a PUT body: 48 MB of code, base64-encoded, and
+	// the rest of the document.
+	MaxEntityBody = 48<<20*4/3 + 1<<20
+)
+
+// readBody reads at most max bytes of r's body. A larger body is refused
+// with 413 without reading the rest.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, whisk.Errorf(http.StatusRequestEntityTooLarge, whisk.MsgRequestTooLarge, r.ContentLength, max)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, whisk.BadRequest(whisk.MsgMalformed + err.Error())
+	}
+	if int64(len(b)) > max {
+		return nil, whisk.Errorf(http.StatusRequestEntityTooLarge, whisk.MsgRequestTooLarge, len(b), max)
+	}
+	return b, nil
+}
+
+// listParams are the paging parameters of every list route.
+type listParams struct {
+	limit, skip int
+	count       bool
+}
+
+func parseList(r *http.Request, collection string) (listParams, error) {
+	q := r.URL.Query()
+	p := listParams{limit: DefaultListLimit}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > MaxListLimit {
+			return p, whisk.BadRequest(fmt.Sprintf(whisk.MsgListLimitRange, s, MaxListLimit, collection))
+		}
+		p.limit = n
+		if n == 0 {
+			p.limit = MaxListLimit
+		}
+	}
+	if s := q.Get("skip"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return p, whisk.BadRequest(fmt.Sprintf("The value '%s' is not a valid skip: it must be a non-negative integer.", s))
+		}
+		p.skip = n
+	}
+	var err error
+	if p.count, err = boolParam(r, "count", false); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// boolParam reads a boolean query parameter.
+func boolParam(r *http.Request, name string, def bool) (bool, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	switch strings.ToLower(s) {
+	case "true", "yes", "1":
+		return true, nil
+	case "false", "no", "0":
+		return false, nil
+	}
+	return false, whisk.BadRequest(fmt.Sprintf("The parameter '%s' must be true or false, not '%s'.", name, s))
+}
+
+// int64Param reads an integer query parameter; def when absent.
+func int64Param(r *http.Request, name string, def int64) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, whisk.BadRequest(fmt.Sprintf("The parameter '%s' must be an integer, not '%s'.", name, s))
+	}
+	return n, nil
+}
+
+var errNotObject = errors.New("not a JSON object")

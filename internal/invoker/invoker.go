@@ -1,0 +1,328 @@
+// Package invoker runs activations: it takes invocations off the bus,
+// acquires a container from the pool (warm, prewarmed or cold), runs the
+// action with its deadline, turns what the container produced into an
+// activation record with OpenWhisk's statuses and messages, stores the
+// record (group commit) and reports the completion.
+//
+// The controller never imports this package; app wires it to the bus.
+package invoker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/bus"
+	"github.com/whirlfaas/whirl/internal/container"
+	"github.com/whirlfaas/whirl/internal/containerpool"
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// MaxResultSize is the largest result an activation may produce (1 MB).
+const MaxResultSize = 1 << 20
+
+// Pool is what the invoker needs of the container pool. *containerpool.Pool
+// satisfies it.
+type Pool interface {
+	Acquire(ctx context.Context, req containerpool.Request) (*containerpool.Lease, error)
+}
+
+// Observer is told of every activation (metrics): Running(+1) when one
+// starts and Running(-1) when it ends, then ActivationCompleted. start is
+// "cold", "prewarm", "warm" or "none" when no container ran; async is true
+// for non-blocking invocations.
+type Observer interface {
+	Running(delta int)
+	ActivationCompleted(namespace, action, status, start string, async bool, d time.Duration)
+}
+
+// KindResolver maps an action's kind ("python:3", "nodejs:default") to the
+// kind a container runs ("python:3.11").
+type KindResolver func(kind string) (string, error)
+
+// Config wires an invoker.
+type Config struct {
+	Name        string // the invoker's id on the bus
+	Bus         bus.Bus
+	Pool        Pool
+	Activations store.Activations
+	Resolve     KindResolver
+	Observer    Observer // may be nil
+	APIHost     string   // __OW_API_HOST given to every container
+	Logger      *slog.Logger
+}
+
+// Invoker runs activations. Start subscribes it; Stop waits for the
+// activations in flight.
+type Invoker struct {
+	cfg Config
+	wg  sync.WaitGroup
+	ctx context.Context
+}
+
+// New returns an invoker; call Start to receive work.
+func New(cfg Config) *Invoker {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Invoker{cfg: cfg}
+}
+
+// Start subscribes to the invoker's queue until ctx is done. Activations
+// run with ctx as their parent: cancelling it aborts the runs in flight.
+func (iv *Invoker) Start(ctx context.Context) error {
+	iv.ctx = ctx
+	return iv.cfg.Bus.Subscribe(ctx, iv.cfg.Name, func(_ context.Context, inv *bus.Invocation) {
+		iv.wg.Add(1)
+		go func() {
+			defer iv.wg.Done()
+			iv.Run(iv.ctx, inv)
+		}()
+	})
+}
+
+// Wait blocks until every activation started so far has finished.
+func (iv *Invoker) Wait() { iv.wg.Wait() }
+
+// Run runs one invocation to completion: record stored, completion sent.
+func (iv *Invoker) Run(ctx context.Context, inv *bus.Invocation) {
+	if iv.cfg.Observer != nil {
+		iv.cfg.Observer.Running(1)
+		defer iv.cfg.Observer.Running(-1)
+	}
+	act := iv.execute(ctx, inv)
+	if err := iv.cfg.Activations.Put(ctx, act); err != nil {
+		iv.cfg.Logger.Error("store activation", "id", act.ActivationID, "err", err)
+	}
+	if err := iv.cfg.Bus.Complete(ctx, &bus.Completion{ActivationID: act.ActivationID, Controller: inv.Controller, Activation: act}); err != nil {
+		iv.cfg.Logger.Debug("complete", "id", act.ActivationID, "err", err)
+	}
+}
+
+// outcome is what a run produced, before it becomes a record.
+type outcome struct {
+	status   int
+	result   json.RawMessage
+	logs     []string
+	timedOut bool
+	start    string // cold, prewarm, warm, none
+	initTime time.Duration
+	runStart time.Time
+	end      time.Time
+}
+
+func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) *whisk.Activation {
+	a := inv.Action
+	o := iv.runAction(ctx, inv)
+	fqn := a.FQN()
+	rec := &whisk.Activation{
+		Namespace:    inv.Namespace,
+		Name:         a.Name,
+		Version:      a.Version,
+		Subject:      inv.Subject,
+		ActivationID: inv.ActivationID,
+		Start:        o.runStart.UnixMilli(),
+		End:          o.end.UnixMilli(),
+		Cause:        inv.Cause,
+		Response:     whisk.Response{StatusCode: o.status, Result: o.result},
+		Logs:         o.logs,
+	}
+	rec.Duration = rec.End - rec.Start
+	wait := o.runStart.Sub(inv.Received) - o.initTime
+	if wait < 0 {
+		wait = 0
+	}
+	ann := whisk.KeyValues{}.
+		Set("path", fqn.Path()).
+		Set("waitTime", wait.Milliseconds()).
+		Set("kind", a.Exec.Kind).
+		Set("timeout", o.timedOut).
+		Set("limits", a.Limits)
+	if o.start == "cold" || o.start == "prewarm" {
+		ann = ann.Set("initTime", o.initTime.Milliseconds())
+	}
+	rec.Annotations = ann.Merge(inv.Annotations)
+	if iv.cfg.Observer != nil {
+		iv.cfg.Observer.ActivationCompleted(inv.Namespace, fqn.Key(), whisk.StatusName(o.status), o.start, !inv.Blocking, o.end.Sub(o.runStart))
+	}
+	return rec
+}
+
+func errorResult(msg string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return b
+}
+
+func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
+	a := inv.Action
+	o := outcome{start: "none", runStart: time.Now()}
+	fail := func(status int, msg string) outcome {
+		o.status, o.result, o.end = status, errorResult(msg), time.Now()
+		return o
+	}
+	kind, err := iv.cfg.Resolve(a.Exec.Kind)
+	if err != nil {
+		return fail(whisk.StatusDeveloperError, err.Error())
+	}
+	code, err := a.Exec.CodeBytes()
+	if err != nil {
+		return fail(whisk.StatusDeveloperError, err.Error())
+	}
+	timeout := time.Duration(a.Limits.Timeout) * time.Millisecond
+	fqn := a.FQN()
+	initEnv := map[string]string{}
+	for _, p := range a.Parameters {
+		if p.Init {
+			initEnv[p.Key] = envString(p.Value)
+		}
+	}
+	concurrency := a.Limits.Concurrency
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	req := containerpool.Request{
+		Key:         fqn.Path() + "@" + a.Version + "#" + strconv.FormatInt(a.Updated, 10),
+		Spec:        container.Spec{Kind: kind, Image: a.Exec.Image, MemoryMB: a.Limits.Memory, Env: map[string]string{"__OW_API_HOST": iv.cfg.APIHost}, Name: fqn.String()},
+		Init:        container.InitRequest{Name: fqn.String(), Main: a.Exec.Main, Code: code, Binary: a.Exec.Binary, Env: initEnv},
+		Concurrency: concurrency,
+	}
+	initCtx, cancelInit := context.WithTimeout(ctx, timeout)
+	lease, err := iv.cfg.Pool.Acquire(initCtx, req)
+	cancelInit()
+	if err != nil {
+		var fail2 *containerpool.InitFailure
+		if errors.As(err, &fail2) {
+			o.start, o.initTime, o.logs = "cold", fail2.Duration, fail2.Logs
+		}
+		var ie *container.InitError
+		switch {
+		case errors.As(err, &ie):
+			return fail(whisk.StatusDeveloperError, ie.Message)
+		case errors.Is(err, container.ErrTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			o.timedOut = true
+			return fail(whisk.StatusDeveloperError, fmt.Sprintf(whisk.MsgTimedOutInit, a.Limits.Timeout))
+		case errors.Is(err, container.ErrMemory):
+			return fail(whisk.StatusDeveloperError, whisk.MsgMemoryExhausted)
+		case errors.Is(err, container.ErrExited):
+			o.logs = append(o.logs, logLine(whisk.MsgLogsMissing))
+			return fail(whisk.StatusDeveloperError, whisk.MsgAbnormalInit)
+		case errors.Is(err, containerpool.ErrOverloaded):
+			return fail(whisk.StatusWhiskError, whisk.MsgOverloaded)
+		default:
+			iv.cfg.Logger.Error("acquire container", "action", fqn.String(), "err", err)
+			return fail(whisk.StatusWhiskError, whisk.MsgInternal)
+		}
+	}
+	o.start, o.initTime = lease.Start.String(), lease.InitDuration
+	o.logs = lease.InitLogs
+	runStart := time.Now()
+	// As in OpenWhisk, a cold activation starts when its init starts, so
+	// that its duration includes initTime.
+	o.runStart = runStart.Add(-o.initTime)
+	deadline := runStart.Add(timeout)
+	runEnv := map[string]string{
+		"namespace":      inv.Namespace,
+		"action_name":    fqn.String(),
+		"action_version": a.Version,
+		"activation_id":  inv.ActivationID,
+		"transaction_id": inv.TransactionID,
+		"deadline":       strconv.FormatInt(deadline.UnixMilli(), 10),
+	}
+	if provideAPIKey(a) && inv.APIKey != "" {
+		runEnv["api_key"] = inv.APIKey
+	}
+	params := inv.Params
+	if len(params) == 0 {
+		params = json.RawMessage("{}")
+	}
+	runCtx, cancel := context.WithDeadline(ctx, deadline)
+	res, err := lease.Container.Run(runCtx, container.RunRequest{Value: params, Env: runEnv, LogLimit: a.Limits.Logs << 20})
+	cancel()
+	o.end = time.Now()
+	o.logs = append(o.logs, res.Logs...)
+	switch {
+	case err == nil:
+		lease.Release()
+		o.status, o.result = interpret(res.Body)
+		return o
+	case errors.Is(err, container.ErrTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		lease.Destroy()
+		o.timedOut = true
+		o.status, o.result = whisk.StatusDeveloperError, errorResult(fmt.Sprintf(whisk.MsgTimedOut, a.Limits.Timeout))
+	case errors.Is(err, container.ErrMemory):
+		lease.Destroy()
+		o.status, o.result = whisk.StatusDeveloperError, errorResult(whisk.MsgMemoryExhausted)
+	case errors.Is(err, container.ErrExited):
+		lease.Destroy()
+		o.logs = append(o.logs, logLine(whisk.MsgLogsMissing))
+		o.status, o.result = whisk.StatusDeveloperError, errorResult(whisk.MsgAbnormalRun)
+	default:
+		lease.Destroy()
+		iv.cfg.Logger.Error("run", "action", fqn.String(), "err", err)
+		o.status, o.result = whisk.StatusWhiskError, errorResult(whisk.MsgInternal)
+	}
+	return o
+}
+
+// interpret turns the line an action wrote into a status and result, as
+// OpenWhisk's processRunResponseContent does.
+func interpret(body []byte) (int, json.RawMessage) {
+	body = bytes.TrimSpace(body)
+	if len(body) > MaxResultSize {
+		trunc := body
+		if len(trunc) > 1024 {
+			trunc = trunc[:1024]
+		}
+		return whisk.StatusApplicationError, errorResult(fmt.Sprintf(whisk.MsgResultTooLarge, len(body), MaxResultSize, string(trunc)))
+	}
+	if len(body) == 0 || !json.Valid(body) {
+		return whisk.StatusDeveloperError, errorResult(fmt.Sprintf(whisk.MsgInvalidRunResponse, string(body)))
+	}
+	switch body[0] {
+	case '[':
+		return whisk.StatusSuccess, body
+	case '{':
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil {
+			return whisk.StatusDeveloperError, errorResult(fmt.Sprintf(whisk.MsgInvalidRunResponse, string(body)))
+		}
+		if e, ok := fields["error"]; ok {
+			out, _ := json.Marshal(map[string]json.RawMessage{"error": e})
+			return whisk.StatusApplicationError, out
+		}
+		return whisk.StatusSuccess, body
+	default:
+		return whisk.StatusDeveloperError, errorResult(fmt.Sprintf(whisk.MsgInvalidRunResponse, string(body)))
+	}
+}
+
+// provideAPIKey reports whether the action gets __OW_API_KEY: the
+// annotation is true, or absent (actions older than the annotation).
+func provideAPIKey(a *whisk.Action) bool {
+	if !a.Annotations.Has("provide-api-key") {
+		return true
+	}
+	return a.Annotations.Truthy("provide-api-key")
+}
+
+// envString renders a parameter value as an environment variable: strings
+// bare, anything else as JSON.
+func envString(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
+}
+
+// logLine formats a system message as an activation log line.
+func logLine(msg string) string {
+	return fmt.Sprintf("%-30s %s: %s", time.Now().UTC().Format(time.RFC3339Nano), "stderr", msg)
+}
