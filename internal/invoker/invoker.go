@@ -135,7 +135,7 @@ func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) *whisk.Acti
 		Logs:         o.logs,
 	}
 	rec.Duration = rec.End - rec.Start
-	wait := o.runStart.Sub(inv.Received) - o.initTime
+	wait := o.runStart.Sub(inv.Received)
 	if wait < 0 {
 		wait = 0
 	}

@@ -311,3 +311,6 @@ func lookPath(name string) (string, error) {
 	}
 	return "", fmt.Errorf("%s not found on PATH", name)
 }
+
+// WorkDir returns the factory's absolute work directory.
+func (f *Factory) WorkDir() string { return f.opts.WorkDir }
