@@ -2,6 +2,7 @@ package process
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -117,38 +118,43 @@ func (l *logCollector) take() []string {
 }
 
 // read drains one stream until EOF, cutting it into lines. A line longer
-// than the collector can keep is cut; the remainder is dropped.
+// than maxLine is cut; the remainder is dropped. The sentinel counts also at
+// the end of a line (after output that did not end with a newline).
 func (l *logCollector) read(stream int, r io.Reader) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var cur []byte
 	const maxLine = 16 << 20
+	var cur, tail []byte
+	sentinel := []byte(whisk.MsgActivationLogsSentinel)
 	for {
 		chunk, err := br.ReadSlice('\n')
 		l.busy[stream].Store(true)
 		now := time.Now()
-		if len(chunk) > 0 {
-			if chunk[len(chunk)-1] == '\n' {
-				chunk = chunk[:len(chunk)-1]
-				if len(cur) == 0 {
-					l.add(stream, chunk, now)
-				} else {
-					if len(cur) < maxLine {
-						cur = append(cur, chunk[:min(len(chunk), maxLine-len(cur))]...)
-					}
-					l.add(stream, cur, now)
-					cur = cur[:0]
-					if cap(cur) > 1<<20 {
-						cur = nil
-					}
+		end := len(chunk) > 0 && chunk[len(chunk)-1] == '\n'
+		if end {
+			chunk = chunk[:len(chunk)-1]
+		}
+		if len(cur) < maxLine {
+			cur = append(cur, chunk[:min(len(chunk), maxLine-len(cur))]...)
+		}
+		tail = append(tail, chunk...)
+		if len(tail) > 2*len(sentinel) {
+			tail = append(tail[:0], tail[len(tail)-len(sentinel):]...)
+		}
+		if end || (err != nil && err != bufio.ErrBufferFull && len(cur) > 0) {
+			if bytes.HasSuffix(tail, sentinel) {
+				if text := bytes.TrimSuffix(cur, sentinel); len(text) > 0 {
+					l.add(stream, text, now)
 				}
-			} else if len(cur) < maxLine {
-				cur = append(cur, chunk[:min(len(chunk), maxLine-len(cur))]...)
+				l.add(stream, sentinel, now)
+			} else {
+				l.add(stream, cur, now)
+			}
+			cur, tail = cur[:0], tail[:0]
+			if cap(cur) > 1<<20 {
+				cur = nil
 			}
 		}
 		if err != nil && err != bufio.ErrBufferFull {
-			if len(cur) > 0 {
-				l.add(stream, cur, now)
-			}
 			l.mu.Lock()
 			l.eof[stream] = true
 			l.notifyLocked()
