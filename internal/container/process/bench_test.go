@@ -1,0 +1,78 @@
+package process_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/whirlfaas/whirl/internal/container"
+	"github.com/whirlfaas/whirl/internal/container/process"
+)
+
+var noop = container.InitRequest{Code: []byte("def main(a):\n    return a\n")}
+var noopJS = container.InitRequest{Code: []byte("function main(a) { return a }\n")}
+
+func benchCold(b *testing.B, sandbox, kind string, req container.InitRequest, prewarmed bool) {
+	f := newFactory(b, sandbox)
+	ctx := context.Background()
+	for b.Loop() {
+		var c container.Container
+		if prewarmed {
+			b.StopTimer()
+			var err error
+			if c, err = f.Create(ctx, container.Spec{Kind: kind, MemoryMB: 256}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		} else {
+			var err error
+			if c, err = f.Create(ctx, container.Spec{Kind: kind, MemoryMB: 256}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := c.Init(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Run(ctx, container.RunRequest{Value: json.RawMessage(`{}`)}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Destroy(ctx)
+		b.StartTimer()
+	}
+}
+
+func BenchmarkColdPython(b *testing.B) { benchCold(b, process.SandboxNone, "python:3", noop, false) }
+func BenchmarkColdPythonBwrap(b *testing.B) {
+	requireBwrap(b)
+	benchCold(b, process.SandboxBwrap, "python:3", noop, false)
+}
+func BenchmarkPrewarmedPython(b *testing.B) {
+	benchCold(b, process.SandboxNone, "python:3", noop, true)
+}
+func BenchmarkPrewarmedPythonBwrap(b *testing.B) {
+	requireBwrap(b)
+	benchCold(b, process.SandboxBwrap, "python:3", noop, true)
+}
+func BenchmarkColdNode(b *testing.B) { benchCold(b, process.SandboxNone, "nodejs:20", noopJS, false) }
+
+func benchWarm(b *testing.B, sandbox string) {
+	f := newFactory(b, sandbox)
+	ctx := context.Background()
+	c, err := f.Create(ctx, container.Spec{Kind: "python:3", MemoryMB: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Init(ctx, noop); err != nil {
+		b.Fatal(err)
+	}
+	req := container.RunRequest{Value: json.RawMessage(`{"a":1}`), Env: map[string]string{"activation_id": "x"}, LogLimit: 1 << 20}
+	for b.Loop() {
+		if _, err := c.Run(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWarmPython(b *testing.B)      { benchWarm(b, process.SandboxNone) }
+func BenchmarkWarmPythonBwrap(b *testing.B) { requireBwrap(b); benchWarm(b, process.SandboxBwrap) }
