@@ -197,7 +197,9 @@ func target(name string, v float64, unit, tgt string, met bool) Figure {
 	return Figure{Name: name, Value: v, Unit: unit, Target: tgt, Met: &met}
 }
 
-func plain(name string, v float64, unit string) Figure { return Figure{Name: name, Value: v, Unit: unit} }
+func plain(name string, v float64, unit string) Figure {
+	return Figure{Name: name, Value: v, Unit: unit}
+}
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
