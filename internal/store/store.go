@@ -48,6 +48,10 @@ const (
 	Rules    = "rules"
 	Packages = "packages"
 	APIs     = "apis" // swagger documents of `wsk api`, keyed by base path
+	// Feeds holds the built-in feed providers' schedules (alarms), keyed
+	// by the trigger they fire. Like APIs it has its own name scope: a
+	// schedule never collides with an entity of the same key.
+	Feeds = "feeds"
 )
 
 // Entity is one stored entity document. Key is the name within the

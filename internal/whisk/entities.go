@@ -1,5 +1,7 @@
 package whisk
 
+import "encoding/json"
+
 // Trigger is a stored trigger. Rules maps "ns/rule" to the rule's action and
 // status.
 type Trigger struct {
@@ -56,4 +58,40 @@ type Package struct {
 type BindingRef struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
+}
+
+// KindBuiltin is the exec kind of the actions of Whirl's built-in packages
+// (the alarms feeds): they run in the controller's process, not in a
+// container. Users cannot create actions of this kind.
+const KindBuiltin = "builtin"
+
+// PackagePut is the body of PUT /packages/{name}. Every field is optional
+// on update.
+type PackagePut struct {
+	Parameters  KeyValues   `json:"parameters,omitempty"`
+	Version     string      `json:"version,omitempty"`
+	Publish     *bool       `json:"publish,omitempty"`
+	Annotations KeyValues   `json:"annotations,omitempty"`
+	Binding     *BindingRef `json:"binding,omitempty"`
+}
+
+// TriggerPut is the body of PUT /triggers/{name}.
+type TriggerPut struct {
+	Parameters  KeyValues       `json:"parameters,omitempty"`
+	Limits      json.RawMessage `json:"limits,omitempty"`
+	Version     string          `json:"version,omitempty"`
+	Publish     *bool           `json:"publish,omitempty"`
+	Annotations KeyValues       `json:"annotations,omitempty"`
+}
+
+// RulePut is the body of PUT /rules/{name}: the trigger and action as
+// fully qualified names ("/_/events"), or "" on an update that keeps them.
+type RulePut struct {
+	Name        string    `json:"name,omitempty"`
+	Version     string    `json:"version,omitempty"`
+	Publish     *bool     `json:"publish,omitempty"`
+	Annotations KeyValues `json:"annotations,omitempty"`
+	Status      string    `json:"status,omitempty"`
+	Trigger     string    `json:"trigger,omitempty"`
+	Action      string    `json:"action,omitempty"`
 }

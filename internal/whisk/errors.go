@@ -87,3 +87,22 @@ func BadRequest(msg string) *Error { return &Error{Status: http.StatusBadRequest
 func Malformed(format string, args ...any) *Error {
 	return BadRequest(MsgMalformed + "requirement failed: " + fmt.Sprintf(format, args...))
 }
+
+// Messages of triggers, rules and packages (C/Rules.scala, C/Packages.scala,
+// C/Triggers.scala).
+const (
+	MsgRuleInvalid        = "rule requires a valid trigger and a valid action"
+	MsgRuleTriggerMissing = "Only rules with existing triggers can be activated"
+	MsgRuleInactive       = "Rule '%s' is inactive, action '%s' was not activated."
+	MsgBindingMissing     = "Binding references a package that does not exist."
+	MsgBindingToBinding   = "Cannot bind to another package binding."
+	MsgBindingNotPackage  = "Cannot bind to a resource that is not a package."
+	MsgPackageToBinding   = "Resource is a package and cannot be converted into a binding."
+	MsgBindingCircular    = "Package binding '%s' contains a circular reference."
+	MsgBindingReadOnly    = "Operation not permitted on package binding."
+	MsgPackageNotEmpty    = "Package not empty (contains %d %s). Set force param or delete package contents."
+	MsgSequenceFailed     = "Sequence failed."
+	MsgSequenceTimeout    = "Timeout reached when retrieving activation %s for sequence component."
+	MsgStatusInvalid      = "status must be one of active or inactive"
+	MsgTriggerInPackage   = "Triggers and rules cannot be placed in packages."
+)

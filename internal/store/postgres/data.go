@@ -14,11 +14,11 @@ import (
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
 
-// scope returns the uniqueness scope of a collection: APIs have their own,
+// scope returns the uniqueness scope of a collection: APIs and feeds have their own,
 // every other collection shares one per namespace.
 func scope(collection string) string {
-	if collection == store.APIs {
-		return store.APIs
+	if collection == store.APIs || collection == store.Feeds {
+		return collection
 	}
 	return ""
 }
