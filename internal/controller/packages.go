@@ -1,0 +1,517 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/auth"
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// Builtins runs the actions of Whirl's built-in packages (exec kind
+// "builtin": the /whisk.system/alarms feeds) in process. *feeds.Service
+// satisfies it; app wires it.
+type Builtins interface {
+	// RunBuiltin runs the built-in action called name (the action's
+	// exec.main) with params, a JSON object. ok false means an
+	// application error whose result carries {"error": ...}; err is a
+	// failure of the system (a whisk internal error).
+	RunBuiltin(ctx context.Context, name string, params json.RawMessage) (result json.RawMessage, ok bool, err error)
+	// TriggerDeleted tells the provider that trigger namespace/name is
+	// gone, so that no schedule keeps firing it.
+	TriggerDeleted(ctx context.Context, namespace, name string) error
+}
+
+func init() {
+	extraRoutes = append(extraRoutes, func(c *Controller) {
+		m := c.mux
+		base := "/api/v1/namespaces/{ns}/packages"
+		m.HandleFunc("GET "+base, c.authed(c.listPackages))
+		m.HandleFunc("GET "+base+"/{$}", c.authed(c.listPackages))
+		m.HandleFunc("GET "+base+"/{name}", c.authed(c.getPackageRoute))
+		m.HandleFunc("PUT "+base+"/{name}", c.authed(c.putPackage))
+		m.HandleFunc("DELETE "+base+"/{name}", c.authed(c.deletePackage))
+	})
+	resolvePackageAction = (*Controller).resolveInPackage
+	listPackageActions = (*Controller).listActionsOfPackage
+	checkPackageWritable = (*Controller).packageWritable
+	sharedAccess = (*Controller).sharedByPackage
+	invokeBuiltin = (*Controller).runBuiltin
+}
+
+// getPackage returns the stored package (cached) and its revision.
+func (c *Controller) getPackage(ctx context.Context, ns, name string) (*whisk.Package, int64, error) {
+	v, rev, err := c.cache.get(ctx, store.Packages, ns, name, decodeInto[whisk.Package]())
+	if err != nil {
+		return nil, 0, err
+	}
+	return v.(*whisk.Package), rev, nil
+}
+
+// readablePackage returns package ns/name when id may read it: its own, or
+// published.
+func (c *Controller) readablePackage(ctx context.Context, id auth.Identity, ns, name string) (*whisk.Package, error) {
+	p, _, err := c.getPackage(ctx, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	if ns != id.Namespace && !p.Publish {
+		return nil, whisk.Errorf(http.StatusForbidden, whisk.MsgNotNamespaceAuthorize, ns)
+	}
+	return p, nil
+}
+
+// followBinding returns the package p refers to (p itself when it is not
+// a binding) and the parameters the binding adds.
+func (c *Controller) followBinding(ctx context.Context, id auth.Identity, p *whisk.Package) (*whisk.Package, error) {
+	if p.Binding == nil {
+		return p, nil
+	}
+	t, _, err := c.getPackage(ctx, p.Binding.Namespace, p.Binding.Name)
+	if err != nil {
+		return nil, err
+	}
+	if t.Binding != nil {
+		return nil, whisk.BadRequest(whisk.MsgBindingToBinding)
+	}
+	if t.Namespace != p.Namespace && !t.Publish {
+		return nil, whisk.Errorf(http.StatusForbidden, whisk.MsgNotNamespaceAuthorize, t.Namespace)
+	}
+	return t, nil
+}
+
+// resolveInPackage resolves /ns/pkg/action, following a binding: the
+// action comes from the bound package, parameters merge package then
+// binding, and the activation records the binding.
+func (c *Controller) resolveInPackage(ctx context.Context, id auth.Identity, f whisk.FQN) (*resolvedAction, error) {
+	p, err := c.readablePackage(ctx, id, f.Namespace, f.Package)
+	if err != nil {
+		return nil, err
+	}
+	t, err := c.followBinding(ctx, id, p)
+	if err != nil {
+		return nil, err
+	}
+	af := whisk.FQN{Namespace: t.Namespace, Package: t.Name, Name: f.Name}
+	a, _, err := c.getActionEntity(ctx, af)
+	if err != nil {
+		return nil, err
+	}
+	ra := &resolvedAction{action: a, inherited: t.Parameters}
+	if p != t {
+		ra.inherited = t.Parameters.Merge(p.Parameters)
+		ra.annotations = whisk.KeyValues{}.Set("binding", p.Namespace+"/"+p.Name)
+	}
+	return ra, nil
+}
+
+// sharedByPackage lets a caller of another namespace read a published
+// package and read, list and invoke its actions.
+func (c *Controller) sharedByPackage(r *http.Request, id auth.Identity, ns string) bool {
+	var pkg string
+	switch {
+	case strings.Contains(r.Pattern, "/actions/{pkg}") && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		pkg = r.PathValue("pkg")
+	case strings.Contains(r.Pattern, "/packages/{name}") && r.Method == http.MethodGet:
+		pkg = r.PathValue("name")
+	default:
+		return false
+	}
+	p, _, err := c.getPackage(r.Context(), ns, pkg)
+	return err == nil && p.Publish
+}
+
+func (c *Controller) listActionsOfPackage(w http.ResponseWriter, r *http.Request, id auth.Identity, ns, pkg string, lp listParams) error {
+	ctx := r.Context()
+	p, err := c.readablePackage(ctx, id, ns, pkg)
+	if err != nil {
+		return c.notInCollection(ctx, err, ns, pkg)
+	}
+	t, err := c.followBinding(ctx, id, p)
+	if err != nil {
+		return err
+	}
+	ents := c.cfg.Store.Entities()
+	prefix := t.Name + "/"
+	if lp.count {
+		n, err := ents.Count(ctx, store.Actions, t.Namespace, prefix)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"actions": n})
+		return nil
+	}
+	list, err := ents.List(ctx, store.Actions, t.Namespace, store.ListOptions{Prefix: prefix, Limit: lp.limit, Skip: lp.skip})
+	if err != nil {
+		return err
+	}
+	rows := make([]whisk.ActionSummary, 0, len(list))
+	for _, e := range list {
+		var a whisk.Action
+		if err := json.Unmarshal(e.Doc, &a); err != nil {
+			return err
+		}
+		rows = append(rows, a.Summary())
+	}
+	writeJSON(w, http.StatusOK, rows)
+	return nil
+}
+
+// packageWritable checks that an action may be put in f's package: it
+// exists and is not a binding.
+func (c *Controller) packageWritable(ctx context.Context, f whisk.FQN) error {
+	if f.Package == "" {
+		return nil
+	}
+	p, _, err := c.getPackage(ctx, f.Namespace, f.Package)
+	if err != nil {
+		return c.notInCollection(ctx, err, f.Namespace, f.Package)
+	}
+	if p.Binding != nil {
+		return whisk.BadRequest(whisk.MsgBindingReadOnly)
+	}
+	return nil
+}
+
+// packageEntry is an action or feed as a package lists it.
+type packageEntry struct {
+	Name        string          `json:"name"`
+	Version     string          `json:"version"`
+	Annotations whisk.KeyValues `json:"annotations"`
+}
+
+// packageDoc is a package as the API shows it: binding is {} for a
+// package that is not a binding; GET adds actions and feeds.
+type packageDoc struct {
+	Namespace   string          `json:"namespace"`
+	Name        string          `json:"name"`
+	Version     string          `json:"version"`
+	Publish     bool            `json:"publish"`
+	Annotations whisk.KeyValues `json:"annotations"`
+	Parameters  whisk.KeyValues `json:"parameters"`
+	Binding     any             `json:"binding"`
+	Actions     *[]packageEntry `json:"actions,omitempty"`
+	Feeds       *[]packageEntry `json:"feeds,omitempty"`
+	Updated     int64           `json:"updated"`
+}
+
+func viewPackage(p *whisk.Package) *packageDoc {
+	d := &packageDoc{Namespace: p.Namespace, Name: p.Name, Version: p.Version, Publish: p.Publish,
+		Annotations: p.Annotations, Parameters: p.Parameters, Binding: struct{}{}, Updated: p.Updated}
+	if p.Binding != nil {
+		d.Binding = p.Binding
+	}
+	if d.Annotations == nil {
+		d.Annotations = whisk.KeyValues{}
+	}
+	if d.Parameters == nil {
+		d.Parameters = whisk.KeyValues{}
+	}
+	return d
+}
+
+// packageSummary is a row of GET /packages: binding is false or the
+// reference.
+type packageSummary struct {
+	Namespace   string          `json:"namespace"`
+	Name        string          `json:"name"`
+	Version     string          `json:"version"`
+	Publish     bool            `json:"publish"`
+	Annotations whisk.KeyValues `json:"annotations"`
+	Binding     any             `json:"binding"`
+	Updated     int64           `json:"updated"`
+}
+
+func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
+	lp, err := parseList(r, "packages")
+	if err != nil {
+		return err
+	}
+	ents := c.cfg.Store.Entities()
+	if lp.count {
+		n, err := ents.Count(r.Context(), store.Packages, ns, "")
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"packages": n})
+		return nil
+	}
+	list, err := ents.List(r.Context(), store.Packages, ns, store.ListOptions{Limit: lp.limit, Skip: lp.skip})
+	if err != nil {
+		return err
+	}
+	rows := make([]packageSummary, 0, len(list))
+	for _, e := range list {
+		var p whisk.Package
+		if err := json.Unmarshal(e.Doc, &p); err != nil {
+			return err
+		}
+		s := packageSummary{Namespace: p.Namespace, Name: p.Name, Version: p.Version, Publish: p.Publish, Annotations: p.Annotations, Binding: false, Updated: p.Updated}
+		if p.Binding != nil {
+			s.Binding = p.Binding
+		}
+		if s.Annotations == nil {
+			s.Annotations = whisk.KeyValues{}
+		}
+		rows = append(rows, s)
+	}
+	writeJSON(w, http.StatusOK, rows)
+	return nil
+}
+
+func (c *Controller) getPackageRoute(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
+	name := r.PathValue("name")
+	if err := whisk.ValidateName(name); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	p, err := c.readablePackage(ctx, id, ns, name)
+	if err != nil {
+		return c.notInCollection(ctx, err, ns, name)
+	}
+	t, err := c.followBinding(ctx, id, p)
+	if err != nil {
+		return err
+	}
+	d := viewPackage(p)
+	if t != p {
+		d.Parameters = t.Parameters.Merge(p.Parameters)
+	}
+	list, err := c.cfg.Store.Entities().List(ctx, store.Actions, t.Namespace, store.ListOptions{Prefix: t.Name + "/"})
+	if err != nil {
+		return err
+	}
+	actions, feeds := []packageEntry{}, []packageEntry{}
+	for _, e := range list {
+		var a whisk.Action
+		if err := json.Unmarshal(e.Doc, &a); err != nil {
+			return err
+		}
+		pe := packageEntry{Name: a.Name, Version: a.Version, Annotations: a.Annotations}
+		if a.Annotations.Has("feed") {
+			feeds = append(feeds, pe)
+		} else {
+			actions = append(actions, pe)
+		}
+	}
+	d.Actions, d.Feeds = &actions, &feeds
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (c *Controller) putPackage(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
+	name := r.PathValue("name")
+	if err := whisk.ValidateName(name); err != nil {
+		return err
+	}
+	if name == "default" {
+		return whisk.BadRequest(whisk.MsgPackageNameReserved)
+	}
+	overwrite, err := boolParam(r, "overwrite", false)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r, MaxEntityBody)
+	if err != nil {
+		return err
+	}
+	var put whisk.PackagePut
+	if err := whisk.DecodeStrict(body, &put); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	old, rev, err := c.getPackage(ctx, ns, name)
+	switch {
+	case err == nil && !overwrite:
+		return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConflict}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	var p whisk.Package
+	if old != nil {
+		p = *old
+		p.Version = whisk.NextVersion(old.Version)
+	} else {
+		p = whisk.Package{Namespace: ns, Name: name, Version: "0.0.1"}
+		if put.Version != "" {
+			p.Version = put.Version
+		}
+	}
+	if put.Binding != nil {
+		if old != nil && old.Binding == nil {
+			return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgPackageToBinding}
+		}
+		b, err := c.checkBinding(ctx, id, ns, name, *put.Binding)
+		if err != nil {
+			return err
+		}
+		p.Binding = b
+	}
+	if put.Parameters != nil {
+		p.Parameters = put.Parameters
+	}
+	if n := len(mustJSON(p.Parameters)); n > 1<<20 {
+		return whisk.Errorf(http.StatusRequestEntityTooLarge, whisk.MsgRequestTooLarge, n, 1<<20)
+	}
+	if put.Annotations != nil {
+		p.Annotations = put.Annotations
+	}
+	if put.Publish != nil {
+		p.Publish = *put.Publish
+	}
+	if p.Parameters == nil {
+		p.Parameters = whisk.KeyValues{}
+	}
+	if p.Annotations == nil {
+		p.Annotations = whisk.KeyValues{}
+	}
+	p.Updated = time.Now().UnixMilli()
+	doc, err := json.Marshal(&p)
+	if err != nil {
+		return err
+	}
+	_, err = c.cfg.Store.Entities().Put(ctx, store.Entity{Collection: store.Packages, Namespace: ns, Key: name, Doc: doc}, rev)
+	c.cache.invalidate(store.Packages, ns, name)
+	if errors.Is(err, store.ErrConflict) {
+		if old == nil {
+			return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConflict}
+		}
+		return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConcurrentUpdate}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewPackage(&p))
+	return nil
+}
+
+// checkBinding validates the package a binding ns/name refers to and
+// returns the reference with "_" resolved.
+func (c *Controller) checkBinding(ctx context.Context, id auth.Identity, ns, name string, b whisk.BindingRef) (*whisk.BindingRef, error) {
+	if b.Namespace == "" || b.Namespace == whisk.DefaultNamespace {
+		b.Namespace = id.Namespace
+	}
+	if err := whisk.ValidateName(b.Namespace); err != nil {
+		return nil, err
+	}
+	if err := whisk.ValidateName(b.Name); err != nil {
+		return nil, err
+	}
+	if b.Namespace == ns && b.Name == name {
+		return nil, whisk.Errorf(http.StatusUnprocessableEntity, whisk.MsgBindingCircular, ns+"/"+name)
+	}
+	t, _, err := c.getPackage(ctx, b.Namespace, b.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, lerr := c.cfg.Store.Entities().Locate(ctx, b.Namespace, b.Name); lerr == nil {
+			return nil, &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgBindingNotPackage}
+		}
+		return nil, whisk.BadRequest(whisk.MsgBindingMissing)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.Binding != nil {
+		if t.Binding.Namespace == ns && t.Binding.Name == name {
+			return nil, whisk.Errorf(http.StatusUnprocessableEntity, whisk.MsgBindingCircular, ns+"/"+name)
+		}
+		return nil, whisk.BadRequest(whisk.MsgBindingToBinding)
+	}
+	if b.Namespace != ns && !t.Publish {
+		return nil, whisk.Errorf(http.StatusForbidden, whisk.MsgNotNamespaceAuthorize, b.Namespace)
+	}
+	return &b, nil
+}
+
+func (c *Controller) deletePackage(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
+	name := r.PathValue("name")
+	if err := whisk.ValidateName(name); err != nil {
+		return err
+	}
+	force, err := boolParam(r, "force", false)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	p, rev, err := c.getPackage(ctx, ns, name)
+	if err != nil {
+		return c.notInCollection(ctx, err, ns, name)
+	}
+	ents := c.cfg.Store.Entities()
+	if p.Binding == nil {
+		list, err := ents.List(ctx, store.Actions, ns, store.ListOptions{Prefix: name + "/"})
+		if err != nil {
+			return err
+		}
+		if len(list) > 0 && !force {
+			what := "entities"
+			if len(list) == 1 {
+				what = "entity"
+			}
+			return &whisk.Error{Status: http.StatusConflict, Message: fmt.Sprintf(whisk.MsgPackageNotEmpty, len(list), what)}
+		}
+		for _, e := range list {
+			err := ents.Delete(ctx, store.Actions, ns, e.Key, 0)
+			c.cache.invalidate(store.Actions, ns, e.Key)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("delete %s/%s: %w", ns, e.Key, err)
+			}
+		}
+	}
+	err = ents.Delete(ctx, store.Packages, ns, name, rev)
+	c.cache.invalidate(store.Packages, ns, name)
+	if errors.Is(err, store.ErrConflict) {
+		return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConcurrentUpdate}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewPackage(p))
+	return nil
+}
+
+// runBuiltin runs a built-in action in process and records its
+// activation like any other.
+func (c *Controller) runBuiltin(ctx context.Context, inv *invocation) (string, *whisk.Activation, error) {
+	if c.cfg.Builtins == nil {
+		return "", nil, whisk.BadRequest(fmt.Sprintf(whisk.MsgUnsupportedRuntime, whisk.KindBuiltin, "none"))
+	}
+	if err := c.cfg.Throttle.CheckInvoke(inv.id.Namespace); err != nil {
+		return "", nil, err
+	}
+	a := inv.ra.action
+	aid := inv.activation
+	if aid == "" {
+		aid = whisk.NewActivationID()
+	}
+	start := time.Now()
+	res, ok, err := c.cfg.Builtins.RunBuiltin(ctx, a.Exec.Main, inv.params)
+	resp := whisk.Response{StatusCode: whisk.StatusSuccess, Result: res}
+	switch {
+	case err != nil:
+		c.cfg.Logger.Error("builtin action failed", "action", a.FQN().String(), "err", err)
+		resp = whisk.Response{StatusCode: whisk.StatusWhiskError, Result: json.RawMessage(`{"error":"` + whisk.MsgInternal + `"}`)}
+	case !ok:
+		resp.StatusCode = whisk.StatusApplicationError
+	}
+	end := time.Now()
+	act := &whisk.Activation{
+		Namespace: inv.id.Namespace, Name: a.Name, Version: a.Version, Subject: inv.id.Subject,
+		ActivationID: aid, Start: start.UnixMilli(), End: end.UnixMilli(), Duration: end.Sub(start).Milliseconds(),
+		Cause: inv.cause, Response: resp, Logs: []string{}, Publish: false,
+		Annotations: whisk.KeyValues{}.Set("path", a.FQN().Path()).Set("waitTime", 0).Set("kind", a.Exec.Kind).
+			Set("limits", a.Limits).Merge(inv.ra.annotations).Merge(inv.annotations),
+	}
+	if err := c.cfg.Store.Activations().Put(ctx, act); err != nil {
+		return "", nil, fmt.Errorf("record activation %s: %w", aid, err)
+	}
+	if !inv.blocking {
+		return aid, nil, nil
+	}
+	return aid, act, nil
+}
