@@ -100,6 +100,11 @@ func New(cfg Config) *Controller {
 
 // ServeHTTP adds OpenWhisk's CORS headers, answers OPTIONS and routes.
 func (c *Controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, serve := range preRoutes {
+		if serve(c, w, r) {
+			return
+		}
+	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET, DELETE, POST, PUT, HEAD")
@@ -137,6 +142,12 @@ func (c *Controller) routes() {
 		c.writeError(w, whisk.NotFound())
 	})
 }
+
+// preRoutes are consulted before the API's CORS headers and routing; one
+// that returns true has answered the request. Web actions and the API
+// gateway use them: they set their own CORS headers and may hand OPTIONS
+// to the action.
+var preRoutes []func(c *Controller, w http.ResponseWriter, r *http.Request) bool
 
 // extraRoutes lets files of this package for other collections (triggers,
 // rules, packages, web actions, API management) add their routes.
