@@ -106,3 +106,15 @@ const (
 	MsgStatusInvalid      = "status must be one of active or inactive"
 	MsgTriggerInPackage   = "Triggers and rules cannot be placed in packages."
 )
+
+// Messages of web actions (C/WebActions.scala, MSG).
+const (
+	MsgWebNotReady         = "Response not yet ready."
+	MsgWebProcessingError  = "There was an error processing your request."
+	MsgWebInvalidMedia     = "Response is not valid '%s'."
+	MsgWebContentTypeError = "Response type in header did not match generated content type."
+	MsgWebUnknownContent   = "Response did not specify a known content-type."
+	MsgWebPropertyNotFound = "Response does not include requested property."
+	MsgWebMethodNotAllowed = "The web action does not answer the method %s."
+	MsgWebAuthRequired     = "The resource requires authentication, which was not supplied with the request"
+)
