@@ -72,3 +72,42 @@ func (s *ActivationService) Logs(ctx context.Context, id string) ([]string, erro
 	}
 	return r.Logs, nil
 }
+
+// Stats are the completion counts and rates Whirl reports at GET
+// /namespaces/_/stats (not part of OpenWhisk's API). Window is the number of
+// whole seconds measured; PerSecond is Completed / Window; the Async fields
+// count the completions of non-blocking invocations; the Total fields count
+// since the server started; InFlight is running now and Queued is accepted
+// non-blocking work not yet completed.
+type Stats struct {
+	Window              float64                   `json:"window"`
+	Completed           uint64                    `json:"completed"`
+	PerSecond           float64                   `json:"perSecond"`
+	AsyncCompleted      uint64                    `json:"asyncCompleted"`
+	AsyncPerSecond      float64                   `json:"asyncPerSecond"`
+	TotalCompleted      uint64                    `json:"totalCompleted"`
+	TotalAsyncCompleted uint64                    `json:"totalAsyncCompleted"`
+	InFlight            int64                     `json:"inFlight"`
+	Queued              int64                     `json:"queued"`
+	Namespaces          map[string]NamespaceStats `json:"namespaces,omitempty"`
+}
+
+// NamespaceStats are one namespace's completions in a Stats window.
+type NamespaceStats struct {
+	Completed           uint64  `json:"completed"`
+	PerSecond           float64 `json:"perSecond"`
+	AsyncCompleted      uint64  `json:"asyncCompleted"`
+	AsyncPerSecond      float64 `json:"asyncPerSecond"`
+	TotalCompleted      uint64  `json:"totalCompleted"`
+	TotalAsyncCompleted uint64  `json:"totalAsyncCompleted"`
+}
+
+// Stats returns the server's completion counts and rates (a Whirl
+// extension; an OpenWhisk server answers 404).
+func (s *ActivationService) Stats(ctx context.Context) (*Stats, error) {
+	var st Stats
+	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(s.c.namespace, "stats", ""), nil, nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}

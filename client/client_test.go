@@ -62,6 +62,7 @@ func TestRoutes(t *testing.T) {
 		}, "PUT", "/api/v1/namespaces/_/actions/hello?overwrite=true", `{"exec":{"kind":"python:default"}}`},
 		{func() error { _, err := c.Actions.Invoke(ctx, "hello", nil, InvokeOptions{Result: true}); return err }, "POST", "/api/v1/namespaces/_/actions/hello?blocking=true&result=true", `{}`},
 		{func() error { _, err := c.Activations.Logs(ctx, "abc"); return err }, "GET", "/api/v1/namespaces/_/activations/abc/logs", ""},
+		{func() error { _, err := c.Activations.Stats(ctx); return err }, "GET", "/api/v1/namespaces/_/stats", ""},
 		{func() error {
 			rec.answer = `[]`
 			defer func() { rec.answer = `{}` }()
@@ -154,5 +155,20 @@ func TestUnreachable(t *testing.T) {
 	_, err := c.Namespaces.List(context.Background())
 	if err == nil || StatusCode(err) != 0 {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestActivationJSON(t *testing.T) {
+	for _, c := range []struct {
+		a    Activation
+		want string
+	}{
+		{Activation{Name: "a", ActivationID: "x", Start: 5, End: 5}, `{"namespace":"","name":"a","activationId":"x","start":5,"end":5,"duration":0,"logs":[],"annotations":null,"publish":false}`},
+		{Activation{Name: "t", ActivationID: "y", Start: 5}, `{"namespace":"","name":"t","activationId":"y","start":5,"logs":[],"annotations":null,"publish":false}`},
+	} {
+		b, err := json.Marshal(c.a)
+		if err != nil || string(b) != c.want {
+			t.Errorf("got %s, %v\nwant %s", b, err, c.want)
+		}
 	}
 }

@@ -161,6 +161,35 @@ type Activation struct {
 	Publish      bool      `json:"publish"`
 }
 
+// MarshalJSON writes the record as the server does: duration is present
+// (even 0) whenever end is, and logs is never null.
+func (a Activation) MarshalJSON() ([]byte, error) {
+	w := struct {
+		Namespace    string    `json:"namespace"`
+		Name         string    `json:"name"`
+		Version      string    `json:"version,omitempty"`
+		Subject      string    `json:"subject,omitempty"`
+		ActivationID string    `json:"activationId"`
+		Start        int64     `json:"start"`
+		End          int64     `json:"end,omitempty"`
+		Duration     *int64    `json:"duration,omitempty"`
+		StatusCode   int       `json:"statusCode,omitempty"`
+		Cause        string    `json:"cause,omitempty"`
+		Response     *Response `json:"response,omitempty"`
+		Logs         []string  `json:"logs"`
+		Annotations  KeyValues `json:"annotations"`
+		Publish      bool      `json:"publish"`
+	}{a.Namespace, a.Name, a.Version, a.Subject, a.ActivationID, a.Start, a.End, nil, a.StatusCode, a.Cause,
+		a.Response, a.Logs, a.Annotations, a.Publish}
+	if a.End != 0 || a.Duration != 0 {
+		w.Duration = &a.Duration
+	}
+	if w.Logs == nil {
+		w.Logs = []string{}
+	}
+	return json.Marshal(w)
+}
+
 // Kind returns the activation's "kind" annotation, or "unknown".
 func (a *Activation) Kind() string {
 	if k, ok := a.Annotations.String("kind"); ok {

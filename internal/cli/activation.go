@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,8 +15,9 @@ import (
 	"github.com/whirlfaas/whirl/client"
 )
 
-// pollInterval is how often activation poll asks for new records (wsk: 2 s).
-var pollInterval = 2 * time.Second
+// defaultPollInterval is how often activation poll asks for new records
+// (as wsk: 2 s); env.pollInterval overrides it.
+const defaultPollInterval = 2 * time.Second
 
 // statusNames are the Status column's words for statusCode 0..3.
 var statusNames = []string{"success", "application error", "developer error", "internal error"}
@@ -26,6 +29,9 @@ func (w *wsk) activationCmd() *cobra.Command {
 	}
 	cmd.AddCommand(w.activationListCmd(), w.activationGetCmd(), w.activationLogsCmd(),
 		w.activationResultCmd(), w.activationPollCmd())
+	if w.prog != "wsk" {
+		cmd.AddCommand(w.activationStatsCmd())
+	}
 	return cmd
 }
 
@@ -313,7 +319,11 @@ func (w *wsk) activationPollCmd() *cobra.Command {
 			fmt.Fprintln(w.e.stdout, "Polling for activation logs")
 			started := time.Now()
 			reported := map[string]bool{}
-			tick := time.NewTicker(pollInterval)
+			interval := w.e.pollInterval
+			if interval <= 0 {
+				interval = defaultPollInterval
+			}
+			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
 				if exit > 0 && time.Since(started) > time.Duration(exit)*time.Second {
@@ -349,4 +359,65 @@ func (w *wsk) activationPollCmd() *cobra.Command {
 	cmd.Flags().IntVar(&sinceH, "since-hours", 0, "start polling for activations `HOURS` hours ago")
 	cmd.Flags().IntVar(&sinceD, "since-days", 0, "start polling for activations `DAYS` days ago")
 	return cmd
+}
+
+func (w *wsk) activationStatsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "show how many activations complete per second (a Whirl extension)",
+		Long: "Show the activations completed in the server's last window (one minute), overall and of " +
+			"non-blocking invocations, per second and per namespace, with the totals since the server " +
+			"started and the work in flight and queued now.",
+		Example: "  whirl activation stats\n  whirl activation stats --json",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := w.checkArgs(cmd, args, 0, 0, "The stats command takes no arguments."); err != nil {
+				return err
+			}
+			c, cfg, err := w.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Activations.Stats(cmd.Context())
+			if err != nil {
+				return w.fail(err, "Unable to get the activation stats for namespace '%s'", cfg.namespace)
+			}
+			if asJSON {
+				printJSON(w.e.stdout, st)
+				return nil
+			}
+			printStats(w.e.stdout, st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the stats as JSON")
+	return cmd
+}
+
+// printStats prints Stats as a short table: the window's counts and rates,
+// the totals, the current load, then one row per namespace.
+func printStats(out io.Writer, st *client.Stats) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Last %ss\tCompleted\tPer second\tSince start\n", strconv.FormatFloat(st.Window, 'f', -1, 64))
+	fmt.Fprintf(tw, "all\t%d\t%.2f\t%d\n", st.Completed, st.PerSecond, st.TotalCompleted)
+	fmt.Fprintf(tw, "async\t%d\t%.2f\t%d\n", st.AsyncCompleted, st.AsyncPerSecond, st.TotalAsyncCompleted)
+	tw.Flush()
+	fmt.Fprintf(out, "In flight: %d, queued: %d\n", st.InFlight, st.Queued)
+	if len(st.Namespaces) == 0 {
+		return
+	}
+	names := make([]string, 0, len(st.Namespaces))
+	for n := range st.Namespaces {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Namespace\tCompleted\tPer second\tAsync\tAsync/s\tSince start\tAsync since start")
+	for _, n := range names {
+		ns := st.Namespaces[n]
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%d\t%.2f\t%d\t%d\n", n, ns.Completed, ns.PerSecond,
+			ns.AsyncCompleted, ns.AsyncPerSecond, ns.TotalCompleted, ns.TotalAsyncCompleted)
+	}
+	tw.Flush()
 }

@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/whirlfaas/whirl/client"
+	"github.com/whirlfaas/whirl/internal/app/apptest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -37,22 +40,29 @@ func (s *syncBuffer) String() string {
 
 // session runs CLI commands against one server with one properties file.
 type session struct {
-	t       *testing.T
-	dir     string
-	vars    map[string]string
-	log     strings.Builder
-	replace []string // extra old,new pairs for normalisation
+	t         *testing.T
+	url, auth string
+	dir       string
+	vars      map[string]string
+	log       strings.Builder
+	replace   []string // extra old,new pairs for normalisation
 }
 
 func newSession(t *testing.T) *session {
 	t.Helper()
-	url, auth := startServer(t)
+	return newSessionOn(t, startServer)
+}
+
+// newSessionOn is newSession on the server that start starts.
+func newSessionOn(t *testing.T, start func(testing.TB) (url, auth string)) *session {
+	t.Helper()
+	url, auth := start(t)
 	dir := t.TempDir()
 	props := filepath.Join(dir, "wskprops")
 	if err := os.WriteFile(props, []byte("APIHOST="+url+"\nAUTH="+auth+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &session{t: t, dir: dir, vars: map[string]string{"WSK_CONFIG_FILE": props, "HOME": dir}, replace: []string{url, "http://HOST", auth, "AUTH"}}
+	return &session{t: t, url: url, auth: auth, dir: dir, vars: map[string]string{"WSK_CONFIG_FILE": props, "HOME": dir}, replace: []string{url, "http://HOST", auth, "AUTH"}}
 }
 
 // run runs one command line (args split on spaces unless passed as a
@@ -85,7 +95,8 @@ var normalisers = []struct {
 	{regexp.MustCompile(`\b[0-9a-f]{32}\b`), "<ID>"},
 	{regexp.MustCompile(`\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+Z)?`), "<TIME>"},
 	{regexp.MustCompile(`"(start|end|duration|updated|waitTime|initTime)": \d+`), `"$1": <N>`},
-	{regexp.MustCompile(`(<ID>\s+\S+\s+(cold|warm)\s+)\S+(\s+)`), "${1}<DUR>${3}"},
+	{regexp.MustCompile(`<TIME> +(stdout|stderr):`), "<TIME> $1:"},
+	{regexp.MustCompile(`(<ID> +\S+ +(cold|warm) +)\S+ +`), "${1}<DUR>      "},
 	{regexp.MustCompile(`\(code [^)]*\)`), "(code <TID>)"},
 	{regexp.MustCompile(`127\.0\.0\.1:\d+`), "127.0.0.1:PORT"},
 }
@@ -130,18 +141,79 @@ func (s *session) expectCode(code, want int, what string) {
 	}
 }
 
-const pySource = "def main(args):\n    name = args.get('name', 'stranger')\n    print('hello', name)\n    return {'greeting': 'Hello ' + name}\n"
+// pySource greets; with a "fail" parameter it returns an application
+// error.
+const pySource = `def main(args):
+    name = args.get('name', 'stranger')
+    print('hello', name)
+    if 'fail' in args:
+        return {'error': 'it failed'}
+    return {'greeting': 'Hello ' + name, 'place': args.get('place', 'nowhere')}
+`
 
-func TestTutorial(t *testing.T) {
-	s := newSession(t)
-	py := s.file("pyfunc.py", pySource)
-	params := s.file("some.json", `{"name": "Ada", "place": "London"}`)
+// client returns an API client for the session's server, for checks the
+// transcript does not show.
+func (s *session) client() *client.Client {
+	s.t.Helper()
+	c, err := client.New(client.Config{APIHost: s.url, Auth: s.auth})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+// waitActivation waits until activation id has its record (a non-blocking
+// invoke returns before the action has run) and returns it.
+func (s *session) waitActivation(id string) *client.Activation {
+	s.t.Helper()
+	c := s.client()
+	var a *client.Activation
+	waitFor(s.t, func() bool {
+		var err error
+		a, err = c.Activations.Get(context.Background(), id)
+		return err == nil
+	})
+	return a
+}
+
+// invokedID returns the id in "ok: invoked /_/NAME with id ID".
+func invokedID(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^ok: invoked /\S+ with id ([0-9a-f]{32})$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no activation id in %q", out)
+	}
+	return m[1]
+}
+
+// zipOf returns a zip archive holding files (name → content).
+func zipOf(t *testing.T, files map[string]string) string {
+	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	fw, _ := zw.Create("__main__.py")
-	fw.Write([]byte(pySource))
-	zw.Close()
-	zipPath := s.file("app.zip", buf.String())
+	for name, content := range files {
+		fw, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fw.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// TestTutorial runs the tutorial the project started from against a real
+// server, with whirl in place of wsk.
+func TestTutorial(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	py := s.file("pyfunc.py", pySource)
+	params := s.file("some.json", `{"name": "Ada", "place": "London"}`)
+	zipPath := s.file("app.zip", zipOf(t, map[string]string{"__main__.py": pySource}))
 
 	_, _, code := s.run("action", "create", "pyfunc", py)
 	s.expectCode(code, 0, "create")
@@ -150,61 +222,123 @@ func TestTutorial(t *testing.T) {
 	if !strings.HasPrefix(out, "ok: invoked /_/pyfunc with id ") {
 		t.Errorf("non-blocking invoke printed %q", out)
 	}
-	id := strings.TrimSpace(strings.TrimPrefix(out, "ok: invoked /_/pyfunc with id "))
+	id := invokedID(t, out)
+	// A user reads the id before the next command; by then the action has
+	// run. The test waits for the record so that the transcript is stable.
+	if a := s.waitActivation(id); a.Response == nil || !a.Response.Success {
+		t.Errorf("non-blocking invoke: %+v", a)
+	}
+
 	out, _, code = s.run("action", "invoke", "pyfunc", "--result", "-P", params)
 	s.expectCode(code, 0, "invoke --result")
-	if !strings.Contains(out, `"name": "Ada"`) {
-		t.Errorf("invoke --result printed %q", out)
+	if !strings.Contains(out, `"greeting": "Hello Ada"`) || !strings.Contains(out, `"place": "London"`) {
+		t.Errorf("invoke --result -P printed %q", out)
 	}
-	s.run("action", "invoke", "pyfunc", "--blocking", "-p", "name", "Alan")
+	out, _, code = s.run("action", "invoke", "pyfunc", "--blocking", "-p", "name", "Alan")
+	s.expectCode(code, 0, "invoke --blocking")
+	lastID := invokedID(t, out)
+	if !strings.Contains(out, `"greeting": "Hello Alan"`) || !strings.Contains(out, `"activationId": "`+lastID+`"`) {
+		t.Errorf("blocking invoke printed %q", out)
+	}
+
 	out, _, _ = s.run("activation", "list")
-	if !strings.Contains(out, "python:default cold") || !strings.Contains(out, "warm") {
-		t.Errorf("activation list lacks kind or cold/warm:\n%s", out)
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if len(rows) != 4 || !strings.HasPrefix(rows[0], "Datetime ") {
+		t.Fatalf("activation list: want a header and 3 rows:\n%s", out)
 	}
-	s.run("activation", "result", id)
-	s.run("activation", "logs", id)
-	s.run("activation", "logs", "--last", "--strip")
+	if !regexp.MustCompile(lastID + ` python:3\.11 +warm +\S+ +success +guest/pyfunc:0\.0\.1$`).MatchString(rows[1]) {
+		t.Errorf("newest row %q: want the blocking invoke, python:3.11, warm", rows[1])
+	}
+	if !regexp.MustCompile(id + ` python:3\.11 +cold +\S+ +success +guest/pyfunc:0\.0\.1$`).MatchString(rows[3]) {
+		t.Errorf("oldest row %q: want the first invoke, python:3.11, cold", rows[3])
+	}
+
+	out, _, code = s.run("activation", "result", id)
+	s.expectCode(code, 0, "activation result")
+	if !strings.Contains(out, `"greeting": "Hello Grace"`) {
+		t.Errorf("activation result printed %q", out)
+	}
+	out, _, code = s.run("activation", "logs", id)
+	s.expectCode(code, 0, "activation logs")
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+Z\s+stdout: hello Grace\n$`).MatchString(out) {
+		t.Errorf("activation logs printed %q", out)
+	}
+	out, _, _ = s.run("activation", "logs", "--last", "--strip")
+	if out != "hello Alan\n" {
+		t.Errorf("activation logs --last --strip printed %q", out)
+	}
 	s.run("activation", "get", "--last", "response")
-	s.run("action", "update", "pyfunc", "--web", "true")
-	out, _, _ = s.run("action", "get", "pyfunc", "annotations")
-	if !strings.Contains(out, `"key": "web-export",`+"\n"+`        "value": true`) {
-		t.Errorf("web-export not set:\n%s", out)
+
+	_, _, code = s.run("action", "update", "pyfunc", "--web", "true")
+	s.expectCode(code, 0, "update --web true")
+	s.run("action", "get", "pyfunc", "annotations")
+	checkAnnotations(t, s.client(), "pyfunc", map[string]any{"web-export": true, "raw-http": false, "final": true})
+	_, _, code = s.run("action", "update", "pyfunc", "--web", "raw")
+	s.expectCode(code, 0, "update --web raw")
+	checkAnnotations(t, s.client(), "pyfunc", map[string]any{"web-export": true, "raw-http": true, "final": true})
+	out, _, _ = s.run("action", "get", "pyfunc", "--url")
+	if !strings.HasSuffix(out, "/api/v1/web/guest/default/pyfunc\n") {
+		t.Errorf("action get --url printed %q", out)
 	}
-	s.run("action", "update", "pyfunc", "--web", "raw")
-	s.run("action", "get", "pyfunc", "--url")
+
 	_, _, code = s.run("action", "create", "pyzip", zipPath, "--kind", "python:3")
 	s.expectCode(code, 0, "create zip")
+	out, _, code = s.run("action", "invoke", "pyzip", "--result", "-p", "name", "Zip")
+	s.expectCode(code, 0, "invoke zip")
+	if !strings.Contains(out, `"greeting": "Hello Zip"`) {
+		t.Errorf("zip action printed %q", out)
+	}
+	if a, err := s.client().Actions.Get(ctx, "pyzip", false); err != nil || a.Exec == nil || a.Exec.Binary == nil || !*a.Exec.Binary {
+		t.Errorf("zip action is not binary: %+v, %v", a, err)
+	}
 	s.run("action", "list")
 	s.run("action", "delete", "pyzip")
 	s.golden("tutorial")
 }
 
+// checkAnnotations fails t unless action name has the annotations want.
+func checkAnnotations(t *testing.T, c *client.Client, name string, want map[string]any) {
+	t.Helper()
+	a, err := c.Actions.Get(context.Background(), name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		got, _ := a.Annotations.Get(k)
+		if string(got) != fmt.Sprint(v) {
+			t.Errorf("%s: annotation %s = %v, want %v", name, k, got, v)
+		}
+	}
+}
+
+// TestPoll checks that activation poll reports an activation that starts
+// after it, within its (shortened) polling interval, and not older ones.
 func TestPoll(t *testing.T) {
-	old := pollInterval
-	pollInterval = 10 * time.Millisecond
-	t.Cleanup(func() { pollInterval = old })
 	s := newSession(t)
 	s.run("action", "create", "hello", s.file("hello.py", pySource))
-	s.run("action", "invoke", "hello")
+	out, _, _ := s.run("action", "invoke", "hello")
+	s.waitActivation(invokedID(t, out))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	polled := &syncBuffer{}
 	done := make(chan int)
 	go func() {
-		e := &env{stdout: out, stderr: out, stdin: strings.NewReader(""), getenv: func(k string) string { return s.vars[k] }, ctx: ctx}
+		e := &env{stdout: polled, stderr: polled, stdin: strings.NewReader(""), getenv: func(k string) string { return s.vars[k] },
+			ctx: ctx, pollInterval: 20 * time.Millisecond}
 		done <- run([]string{"whirl", "activation", "poll"}, e)
 	}()
-	waitFor(t, func() bool { return strings.Contains(out.String(), "Polling for activation logs") })
-	invoked, _, _ := s.run("action", "invoke", "hello")
-	id := strings.TrimSpace(invoked[strings.LastIndex(invoked, " ")+1:])
-	waitFor(t, func() bool { return strings.Contains(out.String(), "Activation: 'hello' ("+id+")") })
+	waitFor(t, func() bool { return strings.Contains(polled.String(), "Polling for activation logs") })
+	invoked, _, _ := s.run("action", "invoke", "hello", "-p", "name", "Poll")
+	id := invokedID(t, invoked)
+	waitFor(t, func() bool { return strings.Contains(polled.String(), "Activation: 'hello' ("+id+")") })
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("poll exit code %d", code)
 	}
-	if strings.Count(out.String(), "Activation: ") != 1 {
-		t.Errorf("poll reported old activations:\n%s", out.String())
+	got := polled.String()
+	if strings.Count(got, "Activation: ") != 1 || !strings.Contains(got, "stdout: hello Poll") {
+		t.Errorf("poll should report exactly the new activation with its logs:\n%s", got)
 	}
 }
 
@@ -275,8 +409,12 @@ func TestProperties(t *testing.T) {
 	s.golden("properties")
 }
 
+// TODO(triggers): switch to newSession (the real server) once the controller
+// serves PUT, GET and DELETE /api/v1/namespaces/{ns}/triggers/{name}, GET
+// /api/v1/namespaces/{ns}/triggers and the feed action
+// /whisk.system/alarms/alarm; until then this runs on the fake.
 func TestTriggerFeedFailureRemovesTrigger(t *testing.T) {
-	s := newSession(t)
+	s := newSessionOn(t, startFake)
 	_, stderr, code := s.run("trigger", "create", "ticks", "--feed", "/whisk.system/alarms/alarm", "-p", "cron", "* * * * *")
 	if code == 0 || !strings.HasPrefix(stderr, "error: Unable to create trigger 'ticks'") {
 		t.Errorf("feed create: code %d, stderr %q", code, stderr)
@@ -311,4 +449,11 @@ func TestSplitPairArgs(t *testing.T) {
 	if got := preprocessArgs([]string{"up", "-p", "3233", "x"}); strings.Join(got, "|") != "up|-p|3233|x" {
 		t.Errorf("server command args changed: %q", got)
 	}
+}
+
+// startServer starts a real standalone Whirl for the CLI tests and returns
+// its URL and the guest key.
+func startServer(t testing.TB) (url, auth string) {
+	s := apptest.Start(t)
+	return s.URL, s.GuestAuth
 }

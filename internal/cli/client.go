@@ -223,10 +223,13 @@ func printJSON(out io.Writer, v any) {
 // printField prints one top-level field of v's JSON, or returns an error
 // when v has no such field.
 func printField(out io.Writer, v any, field string) error {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
+	b := buf.Bytes()
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
@@ -240,7 +243,14 @@ func printField(out io.Writer, v any, field string) error {
 		sort.Strings(keys)
 		return fmt.Errorf("Invalid field filter '%s'. Valid fields: %s.", field, strings.Join(keys, ", "))
 	}
-	printJSON(out, f)
+	// The field keeps its order (wsk prints a struct field in its order).
+	var ind bytes.Buffer
+	if json.Indent(&ind, f, "", "    ") != nil {
+		printJSON(out, f)
+		return nil
+	}
+	ind.WriteByte('\n')
+	out.Write(ind.Bytes())
 	return nil
 }
 

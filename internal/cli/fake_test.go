@@ -250,9 +250,8 @@ func (f *fake) serveTrigger(w http.ResponseWriter, r *http.Request, name string,
 	}
 }
 
-// startServer starts the server the CLI tests talk to and returns its URL
-// and a valid key. It is the one place to switch to the real server.
-func startServer(t testing.TB) (url, auth string) {
+// startFake starts the fake server and returns its URL and key.
+func startFake(t testing.TB) (url, auth string) {
 	srv := httptest.NewServer(newFake())
 	t.Cleanup(srv.Close)
 	return srv.URL, fakeAuth

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -26,6 +27,9 @@ type env struct {
 	getenv         func(string) string
 	// ctx, when set, is the context commands run in (tests cancel it).
 	ctx context.Context
+	// pollInterval, when positive, replaces activation poll's interval
+	// (tests shorten it).
+	pollInterval time.Duration
 }
 
 // exitError carries a process exit code out of a command.
