@@ -1,0 +1,268 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/whirlfaas/whirl/internal/auth"
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// Sequences run in the controller: each component is an ordinary
+// blocking invocation whose result is the next one's input. The sequence's
+// own record is written when the chain ends.
+//
+// Crash safety: every component is journaled by the balancer like any
+// asynchronous invocation, so a component accepted before a crash still
+// runs and is recorded. The chain itself lives in memory: after a crash
+// the components not yet started never run and the sequence's record is
+// never written (the activation id a non-blocking caller received then
+// answers 404). Journaling the chain is left for later.
+
+func init() {
+	validateSequence = (*Controller).checkSequence
+	invokeSequence = (*Controller).runSequence
+}
+
+// checkSequence validates a sequence's components at create time and
+// returns them as fully qualified names. Atomic actions are counted
+// through nested sequences against SequenceMax.
+func (c *Controller) checkSequence(ctx context.Context, f whisk.FQN, components []string) ([]string, error) {
+	if len(components) == 0 {
+		return nil, whisk.BadRequest(whisk.MsgSequenceEmpty)
+	}
+	id := auth.Identity{Namespace: f.Namespace, Subject: f.Namespace}
+	out := make([]string, 0, len(components))
+	total := 0
+	for _, s := range components {
+		cf, err := whisk.ParseFQN(s, f.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if cf == f {
+			return nil, whisk.BadRequest(whisk.MsgSequenceSelf)
+		}
+		n, err := c.countAtomic(ctx, id, f, cf, 0)
+		if err != nil {
+			return nil, err
+		}
+		total += n
+		if total > c.cfg.SequenceMax {
+			return nil, whisk.BadRequest(whisk.MsgSequenceTooLong)
+		}
+		out = append(out, cf.String())
+	}
+	return out, nil
+}
+
+// countAtomic returns how many atomic actions component cf stands for,
+// refusing a nested sequence that refers back to self.
+func (c *Controller) countAtomic(ctx context.Context, id auth.Identity, self, cf whisk.FQN, depth int) (int, error) {
+	ra, err := c.resolveAction(ctx, id, cf)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, whisk.BadRequest(whisk.MsgSequenceMissing)
+	}
+	if err != nil {
+		return 0, err
+	}
+	a := ra.action
+	if a.Exec.Kind != whisk.KindSequence {
+		return 1, nil
+	}
+	if depth > c.cfg.SequenceMax {
+		return 0, whisk.BadRequest(whisk.MsgSequenceTooLong)
+	}
+	n := 0
+	for _, s := range a.Exec.Components {
+		nf, err := whisk.ParseFQN(s, cf.Namespace)
+		if err != nil {
+			return 0, err
+		}
+		if nf == self {
+			return 0, whisk.BadRequest(whisk.MsgSequenceSelf)
+		}
+		k, err := c.countAtomic(ctx, id, self, nf, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		n += k
+		if n > c.cfg.SequenceMax {
+			return 0, whisk.BadRequest(whisk.MsgSequenceTooLong)
+		}
+	}
+	return n, nil
+}
+
+// runSequence starts the chain of inv's sequence. A non-blocking caller
+// gets the id at once; a blocking caller waits up to inv.wait and gets a
+// nil record when the chain runs longer.
+func (c *Controller) runSequence(ctx context.Context, inv *invocation) (string, *whisk.Activation, error) {
+	if err := c.cfg.Throttle.CheckInvoke(inv.id.Namespace); err != nil {
+		return "", nil, err
+	}
+	sid := inv.activation
+	if sid == "" {
+		sid = whisk.NewActivationID()
+	}
+	bg := context.WithoutCancel(ctx)
+	if !inv.blocking {
+		go c.chain(bg, inv, sid)
+		return sid, nil, nil
+	}
+	done := make(chan *whisk.Activation, 1)
+	go func() { done <- c.chain(bg, inv, sid) }()
+	t := time.NewTimer(inv.wait)
+	defer t.Stop()
+	select {
+	case act := <-done:
+		return sid, act, nil
+	case <-t.C:
+		return sid, nil, nil
+	case <-ctx.Done():
+		return sid, nil, nil
+	}
+}
+
+// chain runs the components one after the other and records the
+// sequence's activation.
+func (c *Controller) chain(ctx context.Context, inv *invocation, sid string) *whisk.Activation {
+	seq := inv.ra.action
+	start := time.Now()
+	params := firstInput(inv.params)
+	var (
+		logs     []string
+		duration int64
+		waitTime any = 0
+		resp     *whisk.Response
+	)
+	limits := seq.Limits
+	limits.Memory = 0
+	for i, s := range seq.Exec.Components {
+		f, err := whisk.ParseFQN(s, seq.FQN().Namespace)
+		var ra *resolvedAction
+		if err == nil {
+			ra, err = c.resolveAction(ctx, inv.id, f)
+		}
+		if err != nil {
+			r := errorResponse(whisk.StatusApplicationError, whisk.MsgSequenceMissing)
+			if !errors.Is(err, store.ErrNotFound) && whisk.StatusOf(err) == http.StatusInternalServerError {
+				c.cfg.Logger.Error("sequence component", "sequence", sid, "component", s, "err", err)
+				r = errorResponse(whisk.StatusWhiskError, whisk.MsgSequenceFailed)
+			}
+			resp = &r
+			break
+		}
+		if m := ra.action.Limits.Memory; m > limits.Memory {
+			limits.Memory = m
+		}
+		p, err := mergeParams(ra, params)
+		if err != nil {
+			r := errorResponse(whisk.StatusApplicationError, err.Error())
+			resp = &r
+			break
+		}
+		wait := time.Duration(ra.action.Limits.Timeout)*time.Millisecond + time.Minute
+		aid, act, err := c.invoke(ctx, &invocation{
+			id: inv.id, ra: ra, params: p, blocking: true, wait: wait, cause: sid,
+			annotations: whisk.KeyValues{}.Set("causedBy", "sequence"),
+		})
+		if err != nil {
+			c.cfg.Logger.Warn("sequence component not invoked", "sequence", sid, "component", s, "err", err)
+			r := errorResponse(whisk.StatusWhiskError, whisk.MsgSequenceFailed)
+			if we := (*whisk.Error)(nil); errors.As(err, &we) && we.Status == http.StatusTooManyRequests {
+				r = errorResponse(whisk.StatusWhiskError, we.Message)
+			}
+			resp = &r
+			break
+		}
+		if act == nil {
+			r := errorResponse(whisk.StatusWhiskError, fmt.Sprintf(whisk.MsgSequenceTimeout, aid))
+			resp = &r
+			break
+		}
+		logs = append(logs, aid)
+		duration += act.Duration
+		if i == 0 {
+			if v, ok := act.Annotations.Get("waitTime"); ok {
+				waitTime = v
+			}
+		}
+		if !act.Response.Success() || hasError(act.Response.Result) {
+			r := act.Response
+			resp = &r
+			break
+		}
+		params = act.Response.Result
+		if len(params) == 0 || params[0] != '{' {
+			params = json.RawMessage("{}")
+		}
+	}
+	if resp == nil {
+		resp = &whisk.Response{StatusCode: whisk.StatusSuccess, Result: params}
+	}
+	if limits.Memory == 0 {
+		limits.Memory = seq.Limits.Memory
+	}
+	end := time.Now()
+	ann := whisk.KeyValues{}.
+		Set("topmost", inv.cause == "").
+		Set("path", seq.FQN().Path()).
+		Set("waitTime", waitTime).
+		Set("kind", whisk.KindSequence).
+		Set("limits", limits).
+		Merge(inv.ra.annotations).Merge(inv.annotations)
+	act := &whisk.Activation{
+		Namespace: inv.id.Namespace, Name: seq.Name, Version: seq.Version, Subject: inv.id.Subject,
+		ActivationID: sid, Start: start.UnixMilli(), End: end.UnixMilli(), Duration: duration,
+		Cause: inv.cause, Response: *resp, Logs: logs, Annotations: ann,
+	}
+	if act.End <= act.Start {
+		act.End = act.Start + 1
+	}
+	if err := c.cfg.Store.Activations().Put(ctx, act); err != nil {
+		c.cfg.Logger.Error("record sequence activation", "activation", sid, "err", err)
+	}
+	return act
+}
+
+// firstInput is the first component's input: the sequence's merged
+// parameters without the _actions the sequence stores for itself.
+func firstInput(p json.RawMessage) json.RawMessage {
+	if len(p) == 0 {
+		return json.RawMessage("{}")
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(p, &m) != nil {
+		return p
+	}
+	if _, ok := m["_actions"]; !ok {
+		return p
+	}
+	delete(m, "_actions")
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// hasError reports whether a result object has an "error" field, which
+// short-circuits a sequence.
+func hasError(res json.RawMessage) bool {
+	if len(res) == 0 || res[0] != '{' {
+		return false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(res, &m) != nil {
+		return false
+	}
+	_, ok := m["error"]
+	return ok
+}
+
+func errorResponse(code int, msg string) whisk.Response {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return whisk.Response{StatusCode: code, Result: b}
+}
