@@ -112,17 +112,26 @@ type Activation struct {
 }
 
 // MarshalJSON writes the extended record; end and duration are left out
-// when end is 0 (trigger activations), and logs is never null.
+// when end is 0 (trigger activations), duration is present (even 0, a warm
+// run under a millisecond) whenever end is, and logs is never null.
 func (a *Activation) MarshalJSON() ([]byte, error) {
 	type plain Activation
 	c := plain(*a)
 	if c.Logs == nil {
 		c.Logs = []string{}
 	}
-	if c.End == 0 {
-		c.Duration = 0
+	return json.Marshal(struct {
+		*plain
+		Duration *int64 `json:"duration,omitempty"`
+	}{&c, durationField(c.End, c.Duration)})
+}
+
+// durationField is the duration to write: absent when end is 0.
+func durationField(end, d int64) *int64 {
+	if end == 0 {
+		return nil
 	}
-	return json.Marshal(&c)
+	return &d
 }
 
 // ActivationSummary is a row of GET /activations without docs=true: no
@@ -140,6 +149,16 @@ type ActivationSummary struct {
 	StatusCode   int       `json:"statusCode"`
 	Annotations  KeyValues `json:"annotations"`
 	Publish      bool      `json:"publish"`
+}
+
+// MarshalJSON writes the row; duration is present whenever end is.
+func (s ActivationSummary) MarshalJSON() ([]byte, error) {
+	type plain ActivationSummary
+	c := plain(s)
+	return json.Marshal(struct {
+		*plain
+		Duration *int64 `json:"duration,omitempty"`
+	}{&c, durationField(c.End, c.Duration)})
 }
 
 // Summary returns a's list row.
