@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -428,15 +429,64 @@ func TestTriggerFeedFailureRemovesTrigger(t *testing.T) {
 	s.golden("trigger")
 }
 
+// runAs runs one command line under program name prog (args[0]) in the
+// session's environment and returns stdout, stderr and the exit code.
+func (s *session) runAs(prog string, args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	e := &env{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), getenv: func(k string) string { return s.vars[k] }}
+	code = run(append([]string{prog}, args...), e)
+	return out.String(), errb.String(), code
+}
+
+// TestWskName checks that under the name wsk the binary is wsk: its help,
+// examples and hints say wsk, Whirl's own commands are not offered, and
+// the tutorial's commands work against a real server.
 func TestWskName(t *testing.T) {
-	var out bytes.Buffer
-	code := run([]string{"/usr/local/bin/wsk", "--help"}, &env{stdout: &out, stderr: &out, getenv: func(string) string { return "" }})
-	if code != 0 || !strings.Contains(out.String(), "wsk [command]") || !strings.Contains(out.String(), "action") {
-		t.Errorf("wsk --help (%d):\n%s", code, out.String())
+	s := newSession(t)
+	out, _, code := s.runAs("/usr/local/bin/wsk", "--help")
+	if code != 0 || !strings.Contains(out, "wsk [command]") || !strings.Contains(out, "  action ") || strings.Contains(out, "whirl") {
+		t.Errorf("wsk --help (%d):\n%s", code, out)
 	}
-	out.Reset()
-	if code := run([]string{"whirl", "completion", "bash"}, &env{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}); code != 0 || !strings.Contains(out.String(), "bash completion") {
-		t.Errorf("completion bash (%d): %.200s", code, out.String())
+	for _, server := range []string{"  up ", "  admin ", "  bench "} {
+		if strings.Contains(out, server) {
+			t.Errorf("wsk --help offers the server command %q:\n%s", server, out)
+		}
+	}
+	out, _, _ = s.runAs("wsk", "action", "invoke", "--help")
+	if !strings.Contains(out, "wsk action invoke hello --result") || strings.Contains(out, "whirl") {
+		t.Errorf("wsk action invoke --help:\n%s", out)
+	}
+	out, _, _ = s.runAs("wsk", "activation", "--help")
+	if strings.Contains(out, "stats") {
+		t.Errorf("wsk offers whirl's activation stats:\n%s", out)
+	}
+
+	py := s.file("hello.py", pySource)
+	if out, _, code = s.runAs("wsk", "-i", "action", "create", "hello", py); code != 0 || out != "ok: created action hello\n" {
+		t.Errorf("wsk action create (%d): %q", code, out)
+	}
+	if out, _, code = s.runAs("wsk", "-i", "action", "invoke", "hello", "--result", "-p", "name", "wsk"); code != 0 || !strings.Contains(out, `"greeting": "Hello wsk"`) {
+		t.Errorf("wsk action invoke --result (%d): %q", code, out)
+	}
+	out, _, _ = s.runAs("wsk", "-i", "activation", "list")
+	if !regexp.MustCompile(`(?m)^\S+ \S+ [0-9a-f]{32} python:3\.11 cold .* success guest/hello:0\.0\.1$`).MatchString(out) {
+		t.Errorf("wsk activation list:\n%s", out)
+	}
+	_, stderr, code := s.runAs("wsk", "--auth", "nobody:wrong", "action", "list")
+	if code != 145 || !strings.Contains(stderr, "Check the key with 'wsk property get --auth'.") {
+		t.Errorf("wsk with a wrong key (%d): %q", code, stderr)
+	}
+	_, stderr, code = s.runAs("wsk", "action", "invoke")
+	if code != 1 || !strings.Contains(stderr, "Run 'wsk action invoke --help' for usage.") {
+		t.Errorf("wsk action invoke without a name (%d): %q", code, stderr)
+	}
+	out, _, code = s.runAs("wsk", "completion", "bash")
+	if code != 0 || !strings.Contains(out, "bash completion") || !strings.Contains(out, "__start_wsk") {
+		t.Errorf("wsk completion bash (%d): %.200s", code, out)
+	}
+	out, _, code = s.runAs("whirl", "activation", "--help")
+	if code != 0 || !strings.Contains(out, "stats") {
+		t.Errorf("whirl activation --help lacks stats (%d):\n%s", code, out)
 	}
 }
 
@@ -456,4 +506,47 @@ func TestSplitPairArgs(t *testing.T) {
 func startServer(t testing.TB) (url, auth string) {
 	s := apptest.Start(t)
 	return s.URL, s.GuestAuth
+}
+
+// TestStats checks whirl activation stats after non-blocking invokes: the
+// window's async completions appear (once their second has ended) in the
+// JSON and in the table.
+func TestStats(t *testing.T) {
+	s := newSession(t)
+	s.run("action", "create", "hello", s.file("hello.py", pySource))
+	const n = 3
+	for range n {
+		if _, _, code := s.run("action", "invoke", "hello"); code != 0 {
+			t.Fatalf("invoke: exit %d", code)
+		}
+	}
+	var st client.Stats
+	waitFor(t, func() bool {
+		out, _, code := s.run("activation", "stats", "--json")
+		if code != 0 {
+			t.Fatalf("stats --json: exit %d\n%s", code, s.log.String())
+		}
+		st = client.Stats{}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("stats --json printed %q: %v", out, err)
+		}
+		return st.AsyncCompleted >= n
+	})
+	if st.AsyncCompleted != n || st.Completed != n || st.TotalAsyncCompleted != n || st.Window < 1 ||
+		st.AsyncPerSecond != float64(n)/st.Window || st.Namespaces["guest"].AsyncCompleted != n {
+		t.Errorf("stats after %d async invokes: %+v", n, st)
+	}
+	out, _, code := s.run("activation", "stats")
+	s.expectCode(code, 0, "stats")
+	for _, re := range []string{
+		`(?m)^Last \d+s +Completed +Per second +Since start$`,
+		`(?m)^all +3 +\d+\.\d\d +3$`,
+		`(?m)^async +3 +\d+\.\d\d +3$`,
+		`(?m)^In flight: \d+, queued: \d+$`,
+		`(?m)^guest +3 +\d+\.\d\d +3 +\d+\.\d\d +3 +3$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("stats table lacks %s:\n%s", re, out)
+		}
+	}
 }

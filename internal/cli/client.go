@@ -60,6 +60,20 @@ func addClientCommands(root *cobra.Command, e *env) {
 		w.listCmd(),
 		completionCmd(root),
 	)
+	if w.prog == "wsk" {
+		root.Short = "OpenWhisk cloud computing command line interface."
+		speakAs(root, "wsk")
+	}
+}
+
+// speakAs rewrites the examples and hints of cmd and its subcommands to
+// name the program prog instead of whirl.
+func speakAs(cmd *cobra.Command, prog string) {
+	cmd.Example = strings.ReplaceAll(cmd.Example, "whirl ", prog+" ")
+	cmd.Long = strings.ReplaceAll(cmd.Long, "whirl ", prog+" ")
+	for _, c := range cmd.Commands() {
+		speakAs(c, prog)
+	}
 }
 
 // props reads the properties file: WSK_CONFIG_FILE or ~/.wskprops.
