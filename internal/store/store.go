@@ -124,13 +124,15 @@ type ActivationQuery struct {
 // Activations stores activation records. A record is visible to Get and List
 // as soon as Put returns: read-your-writes.
 type Activations interface {
-	// Put stores records durably; implementations batch concurrent calls
-	// into one transaction (group commit). Storing an id again replaces
-	// the record (at-least-once delivery is deduplicated by id). In the same
-	// transaction Put removes the journal entries of those ids, so that a
-	// crash leaves either the entry or the record, never neither. A Put
-	// whose ctx ends while it waits for its batch returns ctx.Err() and
-	// may still be committed.
+	// Put stores records. They are visible to Get and List as soon as Put
+	// returns (read-your-writes). A backend may acknowledge before the
+	// records are durable (write-behind, batched with others: sqlite) and
+	// then implements Flusher; otherwise they are durable when Put returns
+	// (group commit of concurrent calls). Storing an id again replaces the
+	// record (at-least-once delivery is deduplicated by id). The
+	// transaction that stores a record removes the journal entry of its id,
+	// so that a crash leaves either the entry or the record, never neither;
+	// Journal.Pending does not report entries whose record is visible.
 	Put(ctx context.Context, acts ...*whisk.Activation) error
 	// Get returns the record of id in namespace, or ErrNotFound.
 	Get(ctx context.Context, namespace, id string) (*whisk.Activation, error)
@@ -138,6 +140,13 @@ type Activations interface {
 	List(ctx context.Context, namespace string, q ActivationQuery) ([]*whisk.Activation, error)
 	// Count returns how many records match q, ignoring Limit and Skip.
 	Count(ctx context.Context, namespace string, q ActivationQuery) (int, error)
+}
+
+// Flusher is implemented by stores whose Activations.Put acknowledges
+// before the records are durable. Flush returns when everything written
+// before it is durable. Close flushes too.
+type Flusher interface {
+	Flush(ctx context.Context) error
 }
 
 // Subject is one authentication key. Only a hash of the key is stored. A

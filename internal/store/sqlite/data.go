@@ -185,22 +185,33 @@ func activationRow(a *whisk.Activation) (actRow, error) {
 	return actRow{id: a.ActivationID, namespace: ns, path: strings.TrimPrefix(path, "/"), start: a.Start, doc: doc}, nil
 }
 
+// Put makes the records visible to Get and List at once and queues them
+// for the writer, which commits them in batches (write-behind); Flush or
+// Close waits for the commit. A record's journal entry is retired in the
+// transaction that stores the record, so a crash before the commit leaves
+// the entry and the invocation runs again.
 func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 	if len(acts) == 0 {
 		return nil
 	}
-	rows := make([]actRow, len(acts))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ps := make([]*pendingAct, len(acts))
 	for i, act := range acts {
 		if act == nil || act.ActivationID == "" {
 			return errors.New("sqlite: put activation: no activation id")
 		}
-		var err error
-		if rows[i], err = activationRow(act); err != nil {
+		row, err := activationRow(act)
+		if err != nil {
 			return err
 		}
+		ps[i] = &pendingAct{row: row, act: act}
 	}
-	return a.s.gc.do(ctx, &writeOp{n: len(rows), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
-		for _, r := range rows {
+	a.s.pending.add(ps)
+	err := a.s.gc.submit(&writeOp{n: len(ps), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+		for _, e := range ps {
+			r := &e.row
 			if _, err := st.putAct.ExecContext(ctx, r.id, r.namespace, r.path, r.start, r.doc); err != nil {
 				return fmt.Errorf("sqlite: put activation %s: %w", r.id, err)
 			}
@@ -209,10 +220,22 @@ func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 			}
 		}
 		return nil
+	}, onDone: func(err error) {
+		if err != nil {
+			a.s.logf("sqlite: write-behind of %d activation records failed: %v", len(ps), err)
+		}
+		a.s.pending.remove(ps)
 	}})
+	if err != nil {
+		a.s.pending.remove(ps)
+	}
+	return err
 }
 
 func (a activations) Get(ctx context.Context, namespace, id string) (*whisk.Activation, error) {
+	if act := a.s.pending.get(namespace, id); act != nil {
+		return act, nil
+	}
 	var doc []byte
 	err := a.s.rdb.QueryRowContext(ctx,
 		`SELECT doc FROM activations WHERE id = ? AND namespace = ?`, id, namespace).Scan(&doc)
@@ -253,6 +276,23 @@ func where(namespace string, q store.ActivationQuery) (string, []any) {
 }
 
 func (a activations) List(ctx context.Context, namespace string, q store.ActivationQuery) ([]*whisk.Activation, error) {
+	ps := a.s.pending.match(namespace, q) // before the query: see pending.go
+	if len(ps) > 0 {
+		db := q
+		if q.Limit > 0 {
+			db.Limit = q.Limit + max(q.Skip, 0)
+		}
+		db.Skip = 0
+		out, err := a.list(ctx, namespace, db)
+		if err != nil {
+			return nil, err
+		}
+		return mergePage(out, ps, max(q.Skip, 0), q.Limit), nil
+	}
+	return a.list(ctx, namespace, q)
+}
+
+func (a activations) list(ctx context.Context, namespace string, q store.ActivationQuery) ([]*whisk.Activation, error) {
 	w, args := where(namespace, q)
 	limit := int64(q.Limit)
 	if limit <= 0 {
@@ -284,10 +324,38 @@ func (a activations) List(ctx context.Context, namespace string, q store.Activat
 }
 
 func (a activations) Count(ctx context.Context, namespace string, q store.ActivationQuery) (int, error) {
+	ps := a.s.pending.match(namespace, q) // before the query: see pending.go
 	w, args := where(namespace, q)
-	var n int
-	if err := a.s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM activations WHERE `+w, args...).Scan(&n); err != nil {
+	if len(ps) == 0 {
+		var n int
+		if err := a.s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM activations WHERE `+w, args...).Scan(&n); err != nil {
+			return 0, fmt.Errorf("sqlite: count activations %s: %w", namespace, err)
+		}
+		return n, nil
+	}
+	// Count and look for the pending records in one read transaction (one
+	// snapshot), then add those it did not see.
+	tx, err := a.s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
 		return 0, fmt.Errorf("sqlite: count activations %s: %w", namespace, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM activations WHERE `+w, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count activations %s: %w", namespace, err)
+	}
+	for i := 0; i < len(ps); i += 500 {
+		chunk := ps[i:min(i+500, len(ps))]
+		ids := make([]any, len(chunk))
+		for j, e := range chunk {
+			ids[j] = e.row.id
+		}
+		var seen int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM activations WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, ids...).Scan(&seen)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: count activations %s: %w", namespace, err)
+		}
+		n += len(chunk) - seen
 	}
 	return n, nil
 }
@@ -420,6 +488,9 @@ func (j journal) Pending(ctx context.Context) ([]store.JournalEntry, error) {
 			return nil, fmt.Errorf("sqlite: journal pending: %w", err)
 		}
 		e.Accepted = time.Unix(0, accepted)
+		if j.s.pending.has(e.ID) {
+			continue // its record is stored; the commit retiring it is queued
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -16,9 +16,20 @@ var errClosed = errors.New("sqlite: store closed")
 // transaction. Encoding happens in the caller's goroutine before queueing,
 // so the writer only runs SQL.
 type writeOp struct {
-	apply func(ctx context.Context, tx *sql.Tx, st *stmts) error
-	n     int        // records or entries carried, for the stats
-	done  chan error // buffered(1)
+	apply  func(ctx context.Context, tx *sql.Tx, st *stmts) error
+	n      int             // records or entries carried, for the stats
+	done   chan error      // buffered(1); nil for a write-behind op
+	onDone func(err error) // called by the writer after the commit (write-behind)
+}
+
+// answer reports the outcome of op's batch.
+func (op *writeOp) answer(err error) {
+	if op.done != nil {
+		op.done <- err
+	}
+	if op.onDone != nil {
+		op.onDone(err)
+	}
 }
 
 // stmts are the group commit's statements, prepared once on the writer
@@ -81,6 +92,23 @@ func (g *groupCommit) do(ctx context.Context, op *writeOp) error {
 	}
 }
 
+// submit queues op without waiting for its commit (write-behind); the
+// writer calls op.onDone afterwards. It blocks only while the queue is full.
+func (g *groupCommit) submit(op *writeOp) error {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return errClosed
+	}
+	g.queue <- op
+	return nil
+}
+
+// flush waits until every op queued before it has committed.
+func (g *groupCommit) flush(ctx context.Context) error {
+	return g.do(ctx, &writeOp{apply: func(context.Context, *sql.Tx, *stmts) error { return nil }})
+}
+
 // close stops accepting writes, lets the writer commit what is queued and
 // waits for it to exit.
 func (g *groupCommit) close() {
@@ -100,8 +128,10 @@ func (g *groupCommit) close() {
 
 // run is the writer: it takes the first queued call, adds every call that
 // queued meanwhile (up to maxBatchCalls), and commits them in one
-// transaction. A lone call therefore commits at once; under load batches
-// grow while the previous commit runs.
+// transaction. A lone call that someone waits on therefore commits at
+// once; under load batches grow while the previous commit runs. A batch
+// of write-behind ops only, which nobody waits on, lingers up to
+// lingerFor to gather more: fewer, larger commits cost less per record.
 func (g *groupCommit) run() {
 	defer g.wg.Done()
 	batch := make([]*writeOp, 0, maxBatchCalls)
@@ -123,9 +153,46 @@ func (g *groupCommit) run() {
 				break fill
 			}
 		}
+		if !anyWaiter(batch) {
+			batch = g.linger(batch)
+		}
 		g.commit(batch)
 		clear(batch)
 	}
+}
+
+// lingerFor is how long a batch that nobody waits on gathers more ops.
+const lingerFor = 2 * time.Millisecond
+
+func anyWaiter(batch []*writeOp) bool {
+	for _, op := range batch {
+		if op.done != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// linger adds ops arriving within lingerFor to batch, and stops as soon as
+// one that a caller waits on arrives.
+func (g *groupCommit) linger(batch []*writeOp) []*writeOp {
+	t := time.NewTimer(lingerFor)
+	defer t.Stop()
+	for len(batch) < maxBatchCalls {
+		select {
+		case op, ok := <-g.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, op)
+			if op.done != nil {
+				return batch
+			}
+		case <-t.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs batch in one transaction and answers every call. When the
@@ -136,11 +203,11 @@ func (g *groupCommit) commit(batch []*writeOp) {
 	err := g.runTx(batch)
 	if err != nil && len(batch) > 1 {
 		for _, op := range batch {
-			op.done <- g.runTx([]*writeOp{op})
+			op.answer(g.runTx([]*writeOp{op}))
 		}
 	} else {
 		for _, op := range batch {
-			op.done <- err
+			op.answer(err)
 		}
 	}
 	d := time.Since(start)

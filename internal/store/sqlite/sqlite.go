@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -48,7 +49,11 @@ type Store struct {
 	wdb  *sql.DB // one connection: every write
 	rdb  *sql.DB // readers
 
-	gc *groupCommit
+	gc      *groupCommit
+	pending *pending // activation records accepted, not yet committed
+	// Logf reports write-behind failures, which have no caller to return
+	// to; log.Printf when nil.
+	Logf func(format string, args ...any)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -87,6 +92,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetConnMaxIdleTime(time.Minute)
 	s := &Store{path: path, wdb: wdb, rdb: rdb}
 	s.gc = newGroupCommit(wdb)
+	s.pending = newPending()
 	return s, nil
 }
 
@@ -134,6 +140,18 @@ func (s *Store) GroupCommitStats() (batches, records int64, total, longest time.
 
 // Close waits for queued writes to commit, stops the writer and closes the
 // database. Calls after the first return the first's result.
+// Flush waits until every write accepted before it is committed: the
+// activation records Put made visible at once become durable.
+func (s *Store) Flush(ctx context.Context) error { return s.gc.flush(ctx) }
+
+func (s *Store) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.gc.close()

@@ -137,6 +137,7 @@ func childWrite(path string) {
 		}()
 	}
 	wg.Wait()
+	fail(s.Flush(ctx)) // records are write-behind: durable once flushed
 	fmt.Println("committed")
 	// Killed here, without Close; stdin is a pipe the parent never writes.
 	io.Copy(io.Discard, os.Stdin)

@@ -1,0 +1,127 @@
+package sqlite
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/whisk"
+)
+
+// pending holds activation records that Put has accepted and the writer
+// has not yet committed. Readers merge them with the database, so a record
+// is visible the moment Put returns (read-your-writes) while its commit is
+// batched with others off the caller's path (write-behind).
+//
+// Readers snapshot pending before querying the database: a record
+// committed in between is then seen twice and deduplicated, never missed.
+type pending struct {
+	mu sync.RWMutex
+	m  map[string]*pendingAct
+}
+
+type pendingAct struct {
+	row actRow
+	act *whisk.Activation
+}
+
+func newPending() *pending { return &pending{m: map[string]*pendingAct{}} }
+
+func (p *pending) add(ps []*pendingAct) {
+	p.mu.Lock()
+	for _, e := range ps {
+		p.m[e.row.id] = e
+	}
+	p.mu.Unlock()
+}
+
+// remove drops ps once committed, unless a later Put replaced them.
+func (p *pending) remove(ps []*pendingAct) {
+	p.mu.Lock()
+	for _, e := range ps {
+		if p.m[e.row.id] == e {
+			delete(p.m, e.row.id)
+		}
+	}
+	p.mu.Unlock()
+}
+
+func (p *pending) get(namespace, id string) *whisk.Activation {
+	p.mu.RLock()
+	e := p.m[id]
+	p.mu.RUnlock()
+	if e == nil || e.row.namespace != namespace {
+		return nil
+	}
+	return e.act
+}
+
+func (p *pending) has(id string) bool {
+	p.mu.RLock()
+	_, ok := p.m[id]
+	p.mu.RUnlock()
+	return ok
+}
+
+// match returns the pending records of namespace that q selects (ignoring
+// paging).
+func (p *pending) match(namespace string, q store.ActivationQuery) []*pendingAct {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if len(p.m) == 0 {
+		return nil
+	}
+	path := ""
+	if q.Name != "" {
+		path = namespace + "/" + strings.TrimPrefix(q.Name, "/")
+	}
+	var out []*pendingAct
+	for _, e := range p.m {
+		r := &e.row
+		if r.namespace != namespace || path != "" && r.path != path ||
+			q.Since != 0 && r.start < q.Since || q.Upto != 0 && r.start > q.Upto {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// newestFirst orders records as List does: start descending, then id
+// descending.
+func newestFirst(a, b *whisk.Activation) int {
+	if c := cmp.Compare(b.Start, a.Start); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.ActivationID, a.ActivationID)
+}
+
+// mergePage merges the pending records ps into the database page db (both
+// filtered by the same query, db already limited to skip+limit rows) and
+// applies skip and limit.
+func mergePage(db []*whisk.Activation, ps []*pendingAct, skip, limit int) []*whisk.Activation {
+	seen := make(map[string]bool, len(ps))
+	out := make([]*whisk.Activation, 0, len(db)+len(ps))
+	for _, e := range ps {
+		seen[e.row.id] = true
+		out = append(out, e.act)
+	}
+	for _, a := range db {
+		if !seen[a.ActivationID] {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, newestFirst)
+	if skip > 0 {
+		if skip >= len(out) {
+			return nil
+		}
+		out = out[skip:]
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
