@@ -97,6 +97,7 @@ var normalisers = []struct {
 	{regexp.MustCompile(`\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+Z)?`), "<TIME>"},
 	{regexp.MustCompile(`"(start|end|duration|updated|waitTime|initTime)": \d+`), `"$1": <N>`},
 	{regexp.MustCompile(`<TIME> +(stdout|stderr):`), "<TIME> $1:"},
+	{regexp.MustCompile(`<TIME> [+-]\d{4} [A-Za-z0-9+-]+`), "<TIME> <ZONE>"},
 	{regexp.MustCompile(`(<ID> +\S+ +(cold|warm) +)\S+ +`), "${1}<DUR>      "},
 	{regexp.MustCompile(`\(code [^)]*\)`), "(code <TID>)"},
 	{regexp.MustCompile(`127\.0\.0\.1:\d+`), "127.0.0.1:PORT"},
@@ -230,11 +231,13 @@ func TestTutorial(t *testing.T) {
 		t.Errorf("non-blocking invoke: %+v", a)
 	}
 
+	nextMilli(t)
 	out, _, code = s.run("action", "invoke", "pyfunc", "--result", "-P", params)
 	s.expectCode(code, 0, "invoke --result")
 	if !strings.Contains(out, `"greeting": "Hello Ada"`) || !strings.Contains(out, `"place": "London"`) {
 		t.Errorf("invoke --result -P printed %q", out)
 	}
+	nextMilli(t)
 	out, _, code = s.run("action", "invoke", "pyfunc", "--blocking", "-p", "name", "Alan")
 	s.expectCode(code, 0, "invoke --blocking")
 	lastID := invokedID(t, out)
@@ -341,6 +344,16 @@ func TestPoll(t *testing.T) {
 	if strings.Count(got, "Activation: ") != 1 || !strings.Contains(got, "stdout: hello Poll") {
 		t.Errorf("poll should report exactly the new activation with its logs:\n%s", got)
 	}
+}
+
+// nextMilli waits until the clock has moved to a later millisecond.
+// Activations are ordered by their start in milliseconds and warm runs take
+// less than one, so a test that reads "the newest" (--last, the first row)
+// starts the next invoke in a later millisecond.
+func nextMilli(t *testing.T) {
+	t.Helper()
+	now := time.Now().UnixMilli()
+	waitFor(t, func() bool { return time.Now().UnixMilli() > now })
 }
 
 // waitFor polls cond until it holds or a deadline passes.
@@ -549,4 +562,51 @@ func TestStats(t *testing.T) {
 			t.Errorf("stats table lacks %s:\n%s", re, out)
 		}
 	}
+}
+
+// TestEntities runs the action, sequence and package commands beyond the
+// tutorial against a real server.
+//
+// TODO(triggers, rules): add "whirl list" and "whirl namespace get" here
+// once the controller serves GET /api/v1/namespaces/{ns}/triggers and GET
+// /api/v1/namespaces/{ns}/rules (both list all four collections).
+func TestEntities(t *testing.T) {
+	s := newSession(t)
+	py := s.file("hello.py", pySource)
+	s.run("namespace", "list")
+	_, _, code := s.run("action", "create", "hello", py, "-t", "3000", "-m", "128", "-a", "description", "greets", "-p", "name", "Default")
+	s.expectCode(code, 0, "create with limits")
+	s.run("action", "get", "hello")
+	a, err := s.client().Actions.Get(context.Background(), "hello", false)
+	if err != nil || a.Limits == nil || a.Limits.Timeout == nil || *a.Limits.Timeout != 3000 || *a.Limits.Memory != 128 {
+		t.Errorf("limits not applied: %+v, %v", a, err)
+	}
+	_, _, code = s.run("action", "create", "seq", "--sequence", "hello,hello")
+	s.expectCode(code, 0, "create --sequence")
+	out, _, _ := s.run("action", "invoke", "seq", "-r")
+	if !strings.Contains(out, `"greeting": "Hello Default"`) {
+		t.Errorf("sequence printed %q", out)
+	}
+	s.run("package", "create", "utils", "-p", "place", "Paris")
+	s.run("package", "bind", "utils", "mine", "-p", "name", "Bound")
+	_, _, code = s.run("action", "create", "utils/hi", py)
+	s.expectCode(code, 0, "create in package")
+	s.run("action", "list", "utils")
+	out, _, _ = s.run("action", "invoke", "mine/hi", "-r")
+	if !strings.Contains(out, `"greeting": "Hello Bound"`) || !strings.Contains(out, `"place": "Paris"`) {
+		t.Errorf("invoke through a binding printed %q", out)
+	}
+	s.run("package", "get", "utils")
+	s.run("package", "list")
+	saved := filepath.Join(s.dir, "saved.py")
+	_, _, code = s.run("action", "get", "hello", "--save-as", saved)
+	s.expectCode(code, 0, "get --save-as")
+	if b, err := os.ReadFile(saved); err != nil || string(b) != pySource {
+		t.Errorf("saved code %q, %v", b, err)
+	}
+	_, _, code = s.run("package", "delete", "mine")
+	s.expectCode(code, 0, "delete binding")
+	s.run("action", "delete", "seq")
+	s.run("activation", "get", "--last", "--summary")
+	s.golden("entities")
 }
