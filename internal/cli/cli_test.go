@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -277,9 +279,16 @@ func TestTutorial(t *testing.T) {
 	s.expectCode(code, 0, "update --web true")
 	s.run("action", "get", "pyfunc", "annotations")
 	checkAnnotations(t, s.client(), "pyfunc", map[string]any{"web-export": true, "raw-http": false, "final": true})
+	if got := webGet(t, s.url+"/api/v1/web/guest/default/pyfunc.json?name=Web"); !strings.Contains(got, `"greeting":"Hello Web"`) {
+		t.Errorf("web action answered %q", got)
+	}
 	_, _, code = s.run("action", "update", "pyfunc", "--web", "raw")
 	s.expectCode(code, 0, "update --web raw")
 	checkAnnotations(t, s.client(), "pyfunc", map[string]any{"web-export": true, "raw-http": true, "final": true})
+	// A raw web action gets the query string unparsed, in __ow_query.
+	if got := webGet(t, s.url+"/api/v1/web/guest/default/pyfunc.json?name=Web"); !strings.Contains(got, `"greeting":"Hello stranger"`) {
+		t.Errorf("raw web action answered %q", got)
+	}
 	out, _, _ = s.run("action", "get", "pyfunc", "--url")
 	if !strings.HasSuffix(out, "/api/v1/web/guest/default/pyfunc\n") {
 		t.Errorf("action get --url printed %q", out)
@@ -298,6 +307,21 @@ func TestTutorial(t *testing.T) {
 	s.run("action", "list")
 	s.run("action", "delete", "pyzip")
 	s.golden("tutorial")
+}
+
+// webGet returns the body of a 200 answer to GET url.
+func webGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d %s %v", url, resp.StatusCode, b, err)
+	}
+	return string(b)
 }
 
 // checkAnnotations fails t unless action name has the annotations want.
