@@ -480,12 +480,15 @@ func (c *Controller) importSwagger(ctx context.Context, r *http.Request, id auth
 			if op.OperationID == "" {
 				op.OperationID = operationID(verb, p)
 			}
+			ext := "json"
 			if op.XOpenWhisk == nil || op.XOpenWhisk.Action == "" {
 				x, ok := parseWebURL(targets[op.OperationID])
 				if !ok {
 					return nil, apiErrorf("The swagger operation %s %s names no action: it needs an x-openwhisk section (namespace, package, action, url).", verb, p)
 				}
-				op.XOpenWhisk = x
+				op.XOpenWhisk, ext = x, x.URL
+			} else if u, ok := parseWebURL(op.XOpenWhisk.URL); ok {
+				ext = u.URL
 			}
 			x := op.XOpenWhisk
 			if x.Namespace == "" || x.Namespace == whisk.DefaultNamespace {
@@ -496,10 +499,6 @@ func (c *Controller) importSwagger(ctx context.Context, r *http.Request, id auth
 			}
 			if _, err := c.apiTarget(ctx, x.Namespace, x.Package, x.Action); err != nil {
 				return nil, err
-			}
-			ext := "json"
-			if u, ok := parseWebURL(x.URL); ok {
-				ext = u.URL
 			}
 			x.URL = webActionURL(requestBase(r), x.Namespace, x.Package, x.Action, ext)
 			if op.Responses == nil {
