@@ -57,14 +57,30 @@ type Config struct {
 	Observer    Observer // may be nil
 	APIHost     string   // __OW_API_HOST given to every container
 	Logger      *slog.Logger
+	// MaxAsync bounds the non-blocking activations running (or waiting
+	// for a container) at once; the rest wait in the invoker's queue, in
+	// order. Blocking activations are not bounded here: their callers
+	// wait, and the pool's queue bounds them. 0 means 256.
+	MaxAsync int
 }
 
-// Invoker runs activations. Start subscribes it; Stop waits for the
+// Invoker runs activations. Start subscribes it; Wait waits for the
 // activations in flight.
+//
+// A blocking invocation runs at once on a goroutine of its own. A
+// non-blocking one joins a FIFO queue that a dispatcher drains while fewer
+// than MaxAsync run, so that a burst of accepted invocations waits here —
+// cheaply, and journaled by the balancer — rather than overflowing the
+// container pool's queue: every accepted invocation runs.
 type Invoker struct {
 	cfg Config
 	wg  sync.WaitGroup
 	ctx context.Context
+
+	mu    sync.Mutex
+	queue []*bus.Invocation // non-blocking invocations not yet started
+	wake  chan struct{}     // buffered(1): the queue grew
+	slots chan struct{}     // MaxAsync tokens
 }
 
 // New returns an invoker; call Start to receive work.
@@ -72,20 +88,78 @@ func New(cfg Config) *Invoker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Invoker{cfg: cfg}
+	if cfg.MaxAsync <= 0 {
+		cfg.MaxAsync = 256
+	}
+	return &Invoker{cfg: cfg, wake: make(chan struct{}, 1), slots: make(chan struct{}, cfg.MaxAsync)}
 }
 
 // Start subscribes to the invoker's queue until ctx is done. Activations
 // run with ctx as their parent: cancelling it aborts the runs in flight.
 func (iv *Invoker) Start(ctx context.Context) error {
 	iv.ctx = ctx
+	go iv.dispatch(ctx)
 	return iv.cfg.Bus.Subscribe(ctx, iv.cfg.Name, func(_ context.Context, inv *bus.Invocation) {
+		if !inv.Blocking {
+			iv.mu.Lock()
+			iv.queue = append(iv.queue, inv)
+			iv.mu.Unlock()
+			select {
+			case iv.wake <- struct{}{}:
+			default:
+			}
+			return
+		}
 		iv.wg.Add(1)
 		go func() {
 			defer iv.wg.Done()
 			iv.Run(iv.ctx, inv)
 		}()
 	})
+}
+
+// dispatch starts queued non-blocking invocations in order, at most
+// MaxAsync at a time, until ctx is done. What is still queued then stays
+// in the balancer's journal and runs after a restart.
+func (iv *Invoker) dispatch(ctx context.Context) {
+	for {
+		iv.mu.Lock()
+		var inv *bus.Invocation
+		if len(iv.queue) > 0 {
+			inv = iv.queue[0]
+			iv.queue[0] = nil
+			iv.queue = iv.queue[1:]
+			if len(iv.queue) == 0 {
+				iv.queue = nil // let the backing array go
+			}
+		}
+		iv.mu.Unlock()
+		if inv == nil {
+			select {
+			case <-iv.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case iv.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		iv.wg.Add(1)
+		go func() {
+			defer func() { <-iv.slots; iv.wg.Done() }()
+			iv.Run(iv.ctx, inv)
+		}()
+	}
+}
+
+// Queued returns how many non-blocking invocations wait to start.
+func (iv *Invoker) Queued() int {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	return len(iv.queue)
 }
 
 // Wait blocks until every activation started so far has finished.
