@@ -171,6 +171,12 @@ func (c *Controller) putAction(w http.ResponseWriter, r *http.Request, id auth.I
 	if err := whisk.DecodeStrict(body, &put); err != nil {
 		return err
 	}
+	if err := checkKeyValues("parameters", put.Parameters); err != nil {
+		return err
+	}
+	if err := checkKeyValues("annotations", put.Annotations); err != nil {
+		return err
+	}
 	if checkPackageWritable != nil {
 		if err := checkPackageWritable(c, r.Context(), f); err != nil {
 			return err

@@ -17,6 +17,9 @@ type entityCache struct {
 	ents store.Entities
 	mu   sync.RWMutex
 	m    map[string]cached
+	// gen counts invalidations: a read that started before one must not
+	// fill the cache with what may be the old document.
+	gen uint64
 }
 
 type cached struct {
@@ -36,6 +39,7 @@ func (c *entityCache) get(ctx context.Context, coll, ns, key string, decode func
 	k := cacheKey(coll, ns, key)
 	c.mu.RLock()
 	e, ok := c.m[k]
+	gen := c.gen
 	c.mu.RUnlock()
 	if ok {
 		return e.v, e.rev, nil
@@ -49,10 +53,12 @@ func (c *entityCache) get(ctx context.Context, coll, ns, key string, decode func
 		return nil, 0, fmt.Errorf("decode %s %s/%s: %w", coll, ns, key, err)
 	}
 	c.mu.Lock()
-	if len(c.m) > 100000 {
-		c.m = map[string]cached{}
+	if c.gen == gen {
+		if len(c.m) > 100000 {
+			c.m = map[string]cached{}
+		}
+		c.m[k] = cached{rev: ent.Rev, v: v}
 	}
-	c.m[k] = cached{rev: ent.Rev, v: v}
 	c.mu.Unlock()
 	return v, ent.Rev, nil
 }
@@ -60,6 +66,7 @@ func (c *entityCache) get(ctx context.Context, coll, ns, key string, decode func
 func (c *entityCache) invalidate(coll, ns, key string) {
 	c.mu.Lock()
 	delete(c.m, cacheKey(coll, ns, key))
+	c.gen++
 	c.mu.Unlock()
 }
 

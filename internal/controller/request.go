@@ -36,6 +36,13 @@ func readBody(r *http.Request, max int64) ([]byte, error) {
 	return b, nil
 }
 
+// OpenWhisk's messages for list paging that is not a number or a negative
+// skip (Messages.argumentNotInteger, listSkipOutOfRange).
+const (
+	msgNotInteger = "The value '%s' is not an integer for %s."
+	msgSkipRange  = "The value '%s' is not greater than or equal to 0 for %s."
+)
+
 // listParams are the paging parameters of every list route.
 type listParams struct {
 	limit, skip int
@@ -47,7 +54,10 @@ func parseList(r *http.Request, collection string) (listParams, error) {
 	p := listParams{limit: DefaultListLimit}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > MaxListLimit {
+		if err != nil {
+			return p, whisk.BadRequest(fmt.Sprintf(msgNotInteger, s, collection))
+		}
+		if n < 0 || n > MaxListLimit {
 			return p, whisk.BadRequest(fmt.Sprintf(whisk.MsgListLimitRange, s, MaxListLimit, collection))
 		}
 		p.limit = n
@@ -57,8 +67,11 @@ func parseList(r *http.Request, collection string) (listParams, error) {
 	}
 	if s := q.Get("skip"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return p, whisk.BadRequest(fmt.Sprintf("The value '%s' is not a valid skip: it must be a non-negative integer.", s))
+		if err != nil {
+			return p, whisk.BadRequest(fmt.Sprintf(msgNotInteger, s, collection))
+		}
+		if n < 0 {
+			return p, whisk.BadRequest(fmt.Sprintf(msgSkipRange, s, collection))
 		}
 		p.skip = n
 	}
@@ -98,3 +111,14 @@ func int64Param(r *http.Request, name string, def int64) (int64, error) {
 }
 
 var errNotObject = errors.New("not a JSON object")
+
+// checkKeyValues refuses parameters or annotations with an entry that has
+// no key, as OpenWhisk's decoder does.
+func checkKeyValues(field string, kv whisk.KeyValues) error {
+	for _, p := range kv {
+		if p.Key == "" {
+			return whisk.BadRequest(whisk.MsgMalformed + field + ": every entry needs a non-empty \"key\"")
+		}
+	}
+	return nil
+}

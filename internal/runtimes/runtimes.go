@@ -321,7 +321,7 @@ func (m *Manifest) Resolve(kind string) (Kind, error) {
 			return *best, nil
 		}
 	}
-	return Kind{}, whisk.Errorf(http.StatusBadRequest, whisk.MsgUnsupportedRuntime, kind, strings.Join(m.order, ", "))
+	return Kind{}, whisk.Errorf(http.StatusBadRequest, whisk.MsgUnsupportedRuntime, kind, "'"+strings.Join(m.order, "', '")+"'")
 }
 
 func (m *Manifest) checkDeprecated(k Kind) (Kind, error) {
