@@ -27,6 +27,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/container/process"
 	"github.com/whirlfaas/whirl/internal/containerpool"
 	"github.com/whirlfaas/whirl/internal/controller"
+	"github.com/whirlfaas/whirl/internal/feeds"
 	"github.com/whirlfaas/whirl/internal/invoker"
 	"github.com/whirlfaas/whirl/internal/metrics"
 	"github.com/whirlfaas/whirl/internal/runtimes"
@@ -58,6 +59,7 @@ type App struct {
 	pool     *containerpool.Pool
 	invoker  *invoker.Invoker
 	bus      *buslocal.Bus
+	feeds    *feeds.Service
 	ctx      context.Context
 	cancel   context.CancelFunc
 	srv      *http.Server
@@ -187,7 +189,26 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		ConcurrentInvokes: cfg.Limits.ActionsInvokesConcurrent,
 		FiresPerMinute:    cfg.Limits.TriggersFiresPerMinute,
 	})
-	a.handler = controller.New(controller.Config{
+	// The built-in alarms feeds run in process: installed at every start,
+	// their schedules reloaded once the controller can fire.
+	a.feeds = feeds.New(feeds.Config{
+		Entities: st.Entities(),
+		Authenticate: func(ctx context.Context, key string) (string, error) {
+			u, k, ok := auth.SplitKey(key)
+			if !ok {
+				return "", errors.New("malformed key")
+			}
+			id, err := authn.Check(ctx, u, k)
+			return id.Namespace, err
+		},
+		IsGone: controller.IsGone,
+		Logger: logger,
+	})
+	if err := a.feeds.Install(ctx); err != nil {
+		return nil, err
+	}
+	ctrl := controller.New(controller.Config{
+		Builtins:      a.feeds,
 		Name:          controllerName,
 		Store:         st,
 		Auth:          authn,
@@ -212,6 +233,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		},
 		Logger: logger,
 	})
+	a.handler = ctrl
+	if err := a.feeds.Start(a.ctx, ctrl); err != nil {
+		return nil, err
+	}
 	n, err := lb.Recover(ctx)
 	if err != nil {
 		return nil, err
@@ -289,6 +314,9 @@ func (a *App) Close(ctx context.Context) error {
 			}
 		}
 		a.cancel()
+		if a.feeds != nil {
+			a.feeds.Wait()
+		}
 		if a.bus != nil {
 			errs = append(errs, a.bus.Close())
 		}
@@ -307,4 +335,10 @@ func (a *App) Close(ctx context.Context) error {
 		a.closeErr = errors.Join(errs...)
 	})
 	return a.closeErr
+}
+
+// OpenStore opens the embedded store of a standalone Whirl's data
+// directory, for `whirl admin` (which runs beside or instead of `up`).
+func OpenStore(ctx context.Context, dataDir string) (store.Store, error) {
+	return sqlite.Open(ctx, filepath.Join(dataDir, "whirl.db"))
 }

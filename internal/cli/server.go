@@ -18,7 +18,6 @@ import (
 	"github.com/whirlfaas/whirl/internal/auth"
 	srvconfig "github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/store/sqlite"
 )
 
 // addServerCommands adds up, admin, bench and proxy.
@@ -139,7 +138,7 @@ created.`,
 			}
 			dir = filepath.Join(home, dir[1:])
 		}
-		return sqlite.Open(ctx, filepath.Join(dir, "whirl.db"))
+		return app.OpenStore(ctx, dir)
 	}
 
 	ns := &cobra.Command{Use: "namespace", Short: "Manage namespaces"}

@@ -1,0 +1,175 @@
+package archtest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/whirlfaas/whirl"
+
+type pkg struct {
+	ImportPath string
+	Name       string
+	Doc        string
+	Imports    []string
+	GoFiles    []string
+}
+
+// packages lists the module's packages with their direct, non-test imports.
+func packages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(out)
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+func rel(path string) string { return strings.TrimPrefix(strings.TrimPrefix(path, module), "/") }
+
+// ours returns the module's packages p imports, relative to the module.
+func ours(p pkg) []string {
+	var out []string
+	for _, imp := range p.Imports {
+		if imp == module || strings.HasPrefix(imp, module+"/") {
+			out = append(out, rel(imp))
+		}
+	}
+	return out
+}
+
+func stdlib(imp string) bool {
+	first, _, _ := strings.Cut(imp, "/")
+	return !strings.Contains(first, ".")
+}
+
+// allowed maps a package to the only packages of ours it may import
+// (prefix match on whole path segments). Packages not listed are checked
+// by the other rules only.
+var allowed = map[string][]string{
+	"internal/whisk":                   {},
+	"client":                           {},
+	"internal/store":                   {"internal/whisk"},
+	"internal/bus":                     {"internal/whisk"},
+	"internal/container":               {},
+	"internal/store/sqlite":            {"internal/store", "internal/whisk"},
+	"internal/store/postgres":          {"internal/store", "internal/whisk"},
+	"internal/store/storetest":         {"internal/store", "internal/whisk"},
+	"internal/bus/local":               {"internal/bus"},
+	"internal/container/process":       {"internal/container", "internal/whisk", "internal/runtimes"},
+	"internal/container/containertest": {"internal/container", "internal/whisk"},
+	"internal/runtimes":                {"internal/whisk"},
+	"internal/config":                  {"internal/whisk"},
+	"internal/auth":                    {"internal/store", "internal/whisk"},
+	"internal/throttle":                {"internal/whisk"},
+	"internal/metrics":                 {},
+	"internal/balancer":                {"internal/bus", "internal/store", "internal/whisk"},
+	"internal/containerpool":           {"internal/container", "internal/whisk"},
+	"internal/invoker":                 {"internal/bus", "internal/container", "internal/containerpool", "internal/store", "internal/whisk"},
+	"internal/controller":              {"internal/auth", "internal/balancer", "internal/bus", "internal/store", "internal/whisk"},
+	"internal/feeds":                   {"internal/store", "internal/whisk"},
+	"internal/proxy":                   {"internal/container", "internal/whisk", "internal/runtimes"},
+}
+
+// implementations may be imported only by the composition root (and tests).
+var implementations = []string{"internal/store/sqlite", "internal/store/postgres", "internal/bus/local", "internal/bus/nats", "internal/container/process", "internal/container/kubernetes"}
+
+var compositionRoots = map[string]bool{"internal/app": true}
+
+func TestImportDirection(t *testing.T) {
+	for _, p := range packages(t) {
+		name := rel(p.ImportPath)
+		imps := ours(p)
+		if allow, ok := allowed[name]; ok {
+			for _, imp := range imps {
+				okImp := false
+				for _, a := range allow {
+					if imp == a {
+						okImp = true
+					}
+				}
+				if !okImp {
+					t.Errorf("%s imports %s; it may import only %v of Whirl's packages", name, imp, allow)
+				}
+			}
+		}
+		for _, imp := range imps {
+			for _, impl := range implementations {
+				if imp == impl && !compositionRoots[name] {
+					t.Errorf("%s imports the implementation %s; only internal/app may", name, imp)
+				}
+			}
+			if imp == "internal/app" && name != "internal/cli" && name != "internal/app/apptest" {
+				t.Errorf("%s imports internal/app; only internal/cli (and tests) may", name)
+			}
+			if name == "internal/controller" && (strings.HasPrefix(imp, "internal/invoker") || strings.HasPrefix(imp, "internal/container")) {
+				t.Errorf("the controller imports %s: it must never depend on the invoker side", imp)
+			}
+		}
+	}
+}
+
+func TestClientIsStdlibOnly(t *testing.T) {
+	for _, p := range packages(t) {
+		if rel(p.ImportPath) != "client" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !stdlib(imp) {
+				t.Errorf("client imports %s: the public client must need only the standard library", imp)
+			}
+		}
+		return
+	}
+	t.Fatal("package client not found")
+}
+
+func TestWhiskIsStdlibOnly(t *testing.T) {
+	for _, p := range packages(t) {
+		if rel(p.ImportPath) != "internal/whisk" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !stdlib(imp) {
+				t.Errorf("whisk imports %s: the vocabulary imports the standard library only", imp)
+			}
+		}
+		return
+	}
+	t.Fatal("package internal/whisk not found")
+}
+
+func TestPackageDocs(t *testing.T) {
+	for _, p := range packages(t) {
+		if len(p.GoFiles) == 0 {
+			continue
+		}
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("%s has no package comment saying what it owns", p.ImportPath)
+		}
+	}
+}
