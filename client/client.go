@@ -340,6 +340,45 @@ func errorFrom(status int, body []byte) *Error {
 		}
 		return e
 	}
+	if msg, ok := activationFailure(body); ok {
+		e.Message = msg
+		return e
+	}
 	e.Message = fmt.Sprintf("The connection failed, or timed out. (HTTP status code %d)", status)
 	return e
+}
+
+// activationFailure describes a failed activation record (the body of a
+// failed blocking invoke) as "status: error (activation ID)".
+func activationFailure(body []byte) (string, bool) {
+	var a struct {
+		ActivationID string `json:"activationId"`
+		Response     *struct {
+			Status string          `json:"status"`
+			Result json.RawMessage `json:"result"`
+		} `json:"response"`
+	}
+	if json.Unmarshal(body, &a) != nil || a.ActivationID == "" || a.Response == nil {
+		return "", false
+	}
+	var res struct {
+		Error json.RawMessage `json:"error"`
+	}
+	detail := ""
+	if json.Unmarshal(a.Response.Result, &res) == nil && len(res.Error) > 0 {
+		var msg string
+		if json.Unmarshal(res.Error, &msg) == nil {
+			detail = msg
+		} else {
+			detail = string(res.Error)
+		}
+	}
+	status := a.Response.Status
+	if status == "" {
+		status = "the action failed"
+	}
+	if detail == "" {
+		return fmt.Sprintf("%s (activation %s)", status, a.ActivationID), true
+	}
+	return fmt.Sprintf("%s: %s (activation %s)", status, detail, a.ActivationID), true
 }

@@ -172,3 +172,13 @@ func TestActivationJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestFailedActivationError(t *testing.T) {
+	rec := &recorder{status: 502, answer: `{"activationId":"abc","response":{"status":"application error","success":false,"result":{"error":"it failed"}}}`}
+	c := newTest(t, rec)
+	_, err := c.Actions.Invoke(context.Background(), "a", nil, InvokeOptions{Blocking: true})
+	var e *Error
+	if !errors.As(err, &e) || e.StatusCode != 502 || e.Error() != "application error: it failed (activation abc)" {
+		t.Errorf("err = %v", err)
+	}
+}

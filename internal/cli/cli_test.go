@@ -447,23 +447,86 @@ func TestProperties(t *testing.T) {
 	s.golden("properties")
 }
 
-// TODO(triggers): switch to newSession (the real server) once the controller
-// serves PUT, GET and DELETE /api/v1/namespaces/{ns}/triggers/{name}, GET
-// /api/v1/namespaces/{ns}/triggers and the feed action
-// /whisk.system/alarms/alarm; until then this runs on the fake.
-func TestTriggerFeedFailureRemovesTrigger(t *testing.T) {
-	s := newSessionOn(t, startFake)
-	_, stderr, code := s.run("trigger", "create", "ticks", "--feed", "/whisk.system/alarms/alarm", "-p", "cron", "* * * * *")
+// feedSource is a feed action: it logs each lifecycle event and fails when
+// asked to.
+const feedSource = `def main(args):
+    print(args['lifecycleEvent'], args['triggerName'], args.get('cron', ''))
+    if 'fail' in args:
+        return {'error': 'the feed refused'}
+    return {}
+`
+
+// TestTriggers runs the trigger and rule commands against a real server: a
+// feed's lifecycle (CREATE, READ, DELETE, and a failed CREATE that leaves
+// no trigger behind), parameters, a rule and a fire.
+func TestTriggers(t *testing.T) {
+	s := newSession(t)
+	c := s.client()
+	ctx := context.Background()
+	s.run("action", "create", "feed", s.file("feed.py", feedSource))
+	s.run("action", "create", "hello", s.file("hello.py", pySource))
+
+	_, stderr, code := s.run("trigger", "create", "ticks", "--feed", "feed", "-p", "fail", "1")
 	if code == 0 || !strings.HasPrefix(stderr, "error: Unable to create trigger 'ticks'") {
-		t.Errorf("feed create: code %d, stderr %q", code, stderr)
+		t.Errorf("failed feed create: code %d, stderr %q", code, stderr)
 	}
 	out, _, _ := s.run("trigger", "list")
 	if strings.Contains(out, "ticks") {
 		t.Errorf("trigger left behind after a failed feed:\n%s", out)
 	}
+	_, _, code = s.run("trigger", "create", "ticks", "--feed", "feed", "-p", "cron", "*/5 * * * *")
+	s.expectCode(code, 0, "feed create")
+	s.run("trigger", "get", "ticks", "annotations")
+	_, _, code = s.run("trigger", "delete", "ticks")
+	s.expectCode(code, 0, "feed delete")
+	var events []string
+	acts, err := c.Activations.List(ctx, client.ActivationListOptions{Name: "feed", Docs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(acts) - 1; i >= 0; i-- {
+		for _, l := range acts[i].Logs {
+			events = append(events, stripLog(l))
+		}
+	}
+	want := []string{"CREATE /_/ticks ", "CREATE /_/ticks */5 * * * *", "READ /_/ticks ", "DELETE /_/ticks "}
+	if strings.Join(events, "|") != strings.Join(want, "|") {
+		t.Errorf("feed lifecycle events %q, want %q", events, want)
+	}
+
 	s.run("trigger", "create", "events", "-p", "user", "alice")
 	s.run("trigger", "get", "events", "parameters")
+	s.run("trigger", "fire", "events")
+	_, _, code = s.run("rule", "create", "greet", "events", "hello")
+	s.expectCode(code, 0, "rule create")
+	s.run("rule", "get", "greet", "status")
+	out, _, code = s.run("trigger", "fire", "events", "-p", "name", "Fired")
+	s.expectCode(code, 0, "trigger fire")
+	fired := invokedFire(t, out)
+	var hello []client.Activation
+	waitFor(t, func() bool {
+		hello, err = c.Activations.List(ctx, client.ActivationListOptions{Name: "hello", Docs: true})
+		return err == nil && len(hello) == 1
+	})
+	if hello[0].Cause != fired || !strings.Contains(string(hello[0].Response.Result), "Hello Fired") {
+		t.Errorf("rule's activation: cause %q (fire %s), result %s", hello[0].Cause, fired, hello[0].Response.Result)
+	}
+	s.run("rule", "disable", "greet")
+	s.run("rule", "list")
+	s.run("trigger", "list")
+	s.run("rule", "delete", "greet")
+	s.run("trigger", "delete", "events")
 	s.golden("trigger")
+}
+
+// invokedFire returns the id in "ok: triggered /_/NAME with id ID".
+func invokedFire(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^ok: triggered /\S+ with id ([0-9a-f]{32})$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no activation id in %q", out)
+	}
+	return m[1]
 }
 
 // runAs runs one command line under program name prog (args[0]) in the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
@@ -121,6 +122,10 @@ func (w *wsk) triggerFireCmd() *cobra.Command {
 				return w.fail(err, "Unable to fire trigger '%s'", args[0])
 			}
 			ns, name := namespaceOf(cfg.namespace, args[0])
+			if inv.StatusCode == http.StatusNoContent {
+				fmt.Fprintf(w.e.stdout, "trigger /%s/%s did not fire as it is not associated with an active rule\n", ns, name)
+				return nil
+			}
 			w.okf("triggered /%s/%s with id %s", ns, name, inv.ActivationID)
 			return nil
 		},
