@@ -651,12 +651,8 @@ func TestStats(t *testing.T) {
 	}
 }
 
-// TestEntities runs the action, sequence and package commands beyond the
-// tutorial against a real server.
-//
-// TODO(triggers, rules): add "whirl list" and "whirl namespace get" here
-// once the controller serves GET /api/v1/namespaces/{ns}/triggers and GET
-// /api/v1/namespaces/{ns}/rules (both list all four collections).
+// TestEntities runs the action, sequence, package and namespace commands
+// beyond the tutorial against a real server.
 func TestEntities(t *testing.T) {
 	s := newSession(t)
 	py := s.file("hello.py", pySource)
@@ -695,5 +691,16 @@ func TestEntities(t *testing.T) {
 	s.expectCode(code, 0, "delete binding")
 	s.run("action", "delete", "seq")
 	s.run("activation", "get", "--last", "--summary")
+	s.run("trigger", "create", "events")
+	s.run("rule", "create", "greet", "events", "hello")
+	out, _, code = s.run("list")
+	s.expectCode(code, 0, "list")
+	for _, want := range []string{"Entities in namespace: guest", "/guest/utils ", "/guest/hello ", "/guest/utils/hi ", "/guest/events", "/guest/greet "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	_, _, code = s.run("namespace", "get")
+	s.expectCode(code, 0, "namespace get")
 	s.golden("entities")
 }
