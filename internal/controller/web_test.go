@@ -389,3 +389,25 @@ def main(args):
 		t.Errorf("slow: %d %v %s", r.status, r.header, r.body)
 	}
 }
+
+func TestWebActionInPackage(t *testing.T) {
+	s, c := webServer(t)
+	ctx := context.Background()
+	pkg := &client.Package{Parameters: client.KeyValues{}.Set("from", "package").Set("p", "pkg")}
+	if _, err := c.Packages.Put(ctx, "tools", pkg, false); err != nil {
+		t.Fatal(err)
+	}
+	putPython(t, c, "tools/echo", echoAction, map[string]any{"web-export": true}, map[string]any{"p": "action"})
+	bind := &client.Package{Binding: &client.Binding{Namespace: "guest", Name: "tools"}, Parameters: client.KeyValues{}.Set("from", "binding")}
+	if _, err := c.Packages.Put(ctx, "mytools", bind, false); err != nil {
+		t.Fatal(err)
+	}
+	r := doWeb(t, "GET", s.URL+"/api/v1/web/guest/tools/echo.json?q=1", nil, nil)
+	if m := r.json(t); r.status != 200 || m["from"] != "package" || m["p"] != "action" || m["q"] != "1" {
+		t.Errorf("package: %d %v", r.status, m)
+	}
+	r = doWeb(t, "GET", s.URL+"/api/v1/web/guest/mytools/echo.json", nil, nil)
+	if m := r.json(t); r.status != 200 || m["from"] != "binding" {
+		t.Errorf("binding: %d %v", r.status, m)
+	}
+}
