@@ -19,6 +19,11 @@ import (
 // (as wsk: 2 s); env.pollInterval overrides it.
 const defaultPollInterval = 2 * time.Second
 
+// pollLookback is how far before the newest activation seen activation poll
+// keeps looking: the longest an activation may run (the 5 minute timeout
+// limit) and a margin for its wait in the queue.
+const pollLookback = 6 * time.Minute
+
 // statusNames are the Status column's words for statusCode 0..3.
 var statusNames = []string{"success", "application error", "developer error", "internal error"}
 
@@ -318,7 +323,13 @@ func (w *wsk) activationPollCmd() *cobra.Command {
 			}
 			fmt.Fprintln(w.e.stdout, "Polling for activation logs")
 			started := time.Now()
-			reported := map[string]bool{}
+			// A record is written when its activation ends, but carries the
+			// time it started: a long activation appears after shorter ones
+			// that started later. So each poll looks back as far as the
+			// longest activation can run (from the newest start seen, in the
+			// server's clock) and reports each activation once.
+			reported := map[string]int64{}
+			newest := since
 			interval := w.e.pollInterval
 			if interval <= 0 {
 				interval = defaultPollInterval
@@ -329,18 +340,22 @@ func (w *wsk) activationPollCmd() *cobra.Command {
 				if exit > 0 && time.Since(started) > time.Duration(exit)*time.Second {
 					return nil
 				}
-				list, err := c.Activations.List(ctx, client.ActivationListOptions{Name: name, Since: since, Docs: true})
+				from := max(since, newest-pollLookback.Milliseconds())
+				list, err := c.Activations.List(ctx, client.ActivationListOptions{Name: name, Since: from, Docs: true})
 				if err == nil {
 					// Oldest first, so that output reads in order.
 					for i := len(list) - 1; i >= 0; i-- {
 						a := list[i]
-						if !reported[a.ActivationID] {
+						if _, ok := reported[a.ActivationID]; !ok {
 							fmt.Fprintf(w.e.stdout, "\nActivation: '%s' (%s)\n", a.Name, a.ActivationID)
 							printJSON(w.e.stdout, nonNil(a.Logs))
-							reported[a.ActivationID] = true
+							reported[a.ActivationID] = a.Start
 						}
-						if a.Start >= since {
-							since = a.Start + 1
+						newest = max(newest, a.Start)
+					}
+					for id, start := range reported {
+						if start < from {
+							delete(reported, id)
 						}
 					}
 				}

@@ -344,6 +344,7 @@ func checkAnnotations(t *testing.T, c *client.Client, name string, want map[stri
 func TestPoll(t *testing.T) {
 	s := newSession(t)
 	s.run("action", "create", "hello", s.file("hello.py", pySource))
+	s.run("action", "create", "slow", s.file("slow.py", "import time\ndef main(args):\n    time.sleep(1)\n    print('slept')\n    return {}\n"))
 	out, _, _ := s.run("action", "invoke", "hello")
 	s.waitActivation(invokedID(t, out))
 
@@ -360,13 +361,26 @@ func TestPoll(t *testing.T) {
 	invoked, _, _ := s.run("action", "invoke", "hello", "-p", "name", "Poll")
 	id := invokedID(t, invoked)
 	waitFor(t, func() bool { return strings.Contains(polled.String(), "Activation: 'hello' ("+id+")") })
+
+	// A slow activation that starts before a quick one and ends after it
+	// is reported too, though its record appears after the quick one's.
+	invoked, _, _ = s.run("action", "invoke", "slow")
+	slowID := invokedID(t, invoked)
+	nextMilli(t)
+	invoked, _, _ = s.run("action", "invoke", "hello", "--blocking", "-p", "name", "Quick")
+	quickID := invokedID(t, invoked)
+	waitFor(t, func() bool { return strings.Contains(polled.String(), "Activation: 'hello' ("+quickID+")") })
+	if strings.Contains(polled.String(), slowID) {
+		t.Fatal("the slow activation ended before the quick one; the test proves nothing")
+	}
+	waitFor(t, func() bool { return strings.Contains(polled.String(), "Activation: 'slow' ("+slowID+")") })
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("poll exit code %d", code)
 	}
 	got := polled.String()
-	if strings.Count(got, "Activation: ") != 1 || !strings.Contains(got, "stdout: hello Poll") {
-		t.Errorf("poll should report exactly the new activation with its logs:\n%s", got)
+	if strings.Count(got, "Activation: ") != 3 || !strings.Contains(got, "stdout: hello Poll") || !strings.Contains(got, "stdout: slept") {
+		t.Errorf("poll should report each new activation once, with its logs:\n%s", got)
 	}
 }
 
