@@ -224,7 +224,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		LimitsJSON:    cfg.LimitsJSON,
 		InfoLimits:    cfg.InfoLimitsJSON,
 		Metrics:       a.Metrics.Handler(),
-		Stats:         func(string) any { return a.Metrics.Rate(time.Minute) },
+		Stats:         a.namespaceStats,
 		OnAccepted: func(ns string, blocking bool) {
 			a.Metrics.Accepted(ns, blocking)
 			if !blocking {
@@ -245,6 +245,25 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		logger.Info("replaying accepted invocations", "count", n)
 	}
 	return a, nil
+}
+
+// namespaceStats is GET /namespaces/{ns}/stats: the completions of the
+// last minute in ns only — a tenant does not see another's activity.
+func (a *App) namespaceStats(ns string) any {
+	st := a.Metrics.Rate(time.Minute)
+	own := st.Namespaces[ns]
+	return metrics.Stats{
+		Window:              st.Window,
+		Completed:           own.Completed,
+		PerSecond:           own.PerSecond,
+		AsyncCompleted:      own.AsyncCompleted,
+		AsyncPerSecond:      own.AsyncPerSecond,
+		TotalCompleted:      own.TotalCompleted,
+		TotalAsyncCompleted: own.TotalAsyncCompleted,
+		InFlight:            st.InFlight,
+		Queued:              st.Queued,
+		Namespaces:          map[string]metrics.NamespaceStats{ns: own},
+	}
 }
 
 // observer feeds the invoker's completions to the metrics.

@@ -120,6 +120,8 @@ func (c *Controller) sharedByPackage(r *http.Request, id auth.Identity, ns strin
 		pkg = r.PathValue("pkg")
 	case strings.Contains(r.Pattern, "/packages/{name}") && r.Method == http.MethodGet:
 		pkg = r.PathValue("name")
+	case strings.HasSuffix(strings.TrimSuffix(r.Pattern, "/{$}"), "/packages") && r.Method == http.MethodGet:
+		return true // listPackages shows another namespace only its published packages
 	default:
 		return false
 	}
@@ -234,7 +236,8 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 		return err
 	}
 	ents := c.cfg.Store.Entities()
-	if lp.count {
+	shared := auth.Entitled(id, ns) != nil // another namespace: published packages only
+	if lp.count && !shared {
 		n, err := ents.Count(r.Context(), store.Packages, ns, "")
 		if err != nil {
 			return err
@@ -242,7 +245,11 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 		writeJSON(w, http.StatusOK, map[string]int{"packages": n})
 		return nil
 	}
-	list, err := ents.List(r.Context(), store.Packages, ns, store.ListOptions{Limit: lp.limit, Skip: lp.skip})
+	opts := store.ListOptions{Limit: lp.limit, Skip: lp.skip}
+	if shared {
+		opts = store.ListOptions{} // filter first, then page
+	}
+	list, err := ents.List(r.Context(), store.Packages, ns, opts)
 	if err != nil {
 		return err
 	}
@@ -252,6 +259,9 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 		if err := json.Unmarshal(e.Doc, &p); err != nil {
 			return err
 		}
+		if shared && !p.Publish {
+			continue
+		}
 		s := packageSummary{Namespace: p.Namespace, Name: p.Name, Version: p.Version, Publish: p.Publish, Annotations: p.Annotations, Binding: false, Updated: p.Updated}
 		if p.Binding != nil {
 			s.Binding = p.Binding
@@ -260,6 +270,14 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 			s.Annotations = whisk.KeyValues{}
 		}
 		rows = append(rows, s)
+	}
+	if shared {
+		if lp.count {
+			writeJSON(w, http.StatusOK, map[string]int{"packages": len(rows)})
+			return nil
+		}
+		rows = rows[min(lp.skip, len(rows)):]
+		rows = rows[:min(lp.limit, len(rows))]
 	}
 	writeJSON(w, http.StatusOK, rows)
 	return nil
