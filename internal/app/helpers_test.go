@@ -163,3 +163,24 @@ func eventually(t testing.TB, d time.Duration, what string, f func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// rawPost posts body with auth; unlike call it returns transport errors.
+func rawPost(url, auth string, body io.Reader) (reply, error) {
+	req, err := http.NewRequest("POST", url, body)
+	if err != nil {
+		return reply{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	u, k, _ := strings.Cut(auth, ":")
+	req.SetBasicAuth(u, k)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, err
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
