@@ -258,7 +258,7 @@ func (a activations) List(ctx context.Context, namespace string, q store.Activat
 	}
 	args = append(args, limit, max(q.Skip, 0))
 	rows, err := a.s.pool.Query(ctx, fmt.Sprintf(
-		`SELECT doc FROM activations WHERE %s ORDER BY start DESC, id DESC LIMIT $%d OFFSET $%d`, w, len(args)-1, len(args)),
+		`SELECT doc FROM activations WHERE %s ORDER BY start DESC, seq DESC LIMIT $%d OFFSET $%d`, w, len(args)-1, len(args)),
 		args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list activations %s: %w", namespace, err)

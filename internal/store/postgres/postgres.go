@@ -113,8 +113,13 @@ CREATE TABLE IF NOT EXISTS activations (
 	start     bigint NOT NULL,           -- epoch milliseconds
 	doc       bytea NOT NULL             -- the record's JSON
 );
-CREATE INDEX IF NOT EXISTS activations_by_start ON activations (namespace, start DESC, id DESC);
-CREATE INDEX IF NOT EXISTS activations_by_path ON activations (namespace, path, start DESC, id DESC);
+-- Newest first is latest start, then latest written (seq): two warm runs
+-- often start in the same millisecond.
+ALTER TABLE activations ADD COLUMN IF NOT EXISTS seq bigserial;
+DROP INDEX IF EXISTS activations_by_start;
+DROP INDEX IF EXISTS activations_by_path;
+CREATE INDEX IF NOT EXISTS activations_by_start_seq ON activations (namespace, start DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS activations_by_path_seq ON activations (namespace, path, start DESC, seq DESC);
 
 CREATE TABLE IF NOT EXISTS subjects (
 	uuid      text COLLATE "C" PRIMARY KEY,

@@ -206,7 +206,7 @@ func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 		if err != nil {
 			return err
 		}
-		ps[i] = &pendingAct{row: row, act: act}
+		ps[i] = &pendingAct{row: row, act: act, seq: a.s.pending.seq.Add(1)}
 	}
 	a.s.pending.add(ps)
 	err := a.s.gc.submit(&writeOp{n: len(ps), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
@@ -300,7 +300,7 @@ func (a activations) list(ctx context.Context, namespace string, q store.Activat
 	}
 	args = append(args, limit, max(q.Skip, 0))
 	rows, err := a.s.rdb.QueryContext(ctx,
-		`SELECT doc FROM activations WHERE `+w+` ORDER BY start DESC, id DESC LIMIT ? OFFSET ?`, args...)
+		`SELECT doc FROM activations WHERE `+w+` ORDER BY start DESC, rowid DESC LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list activations %s: %w", namespace, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/whisk"
@@ -18,13 +19,15 @@ import (
 // Readers snapshot pending before querying the database: a record
 // committed in between is then seen twice and deduplicated, never missed.
 type pending struct {
-	mu sync.RWMutex
-	m  map[string]*pendingAct
+	mu  sync.RWMutex
+	m   map[string]*pendingAct
+	seq atomic.Uint64 // write order of Puts
 }
 
 type pendingAct struct {
 	row actRow
 	act *whisk.Activation
+	seq uint64 // write order: later Puts are newer
 }
 
 func newPending() *pending { return &pending{m: map[string]*pendingAct{}} }
@@ -89,39 +92,45 @@ func (p *pending) match(namespace string, q store.ActivationQuery) []*pendingAct
 	return out
 }
 
-// newestFirst orders records as List does: start descending, then id
-// descending.
-func newestFirst(a, b *whisk.Activation) int {
-	if c := cmp.Compare(b.Start, a.Start); c != 0 {
-		return c
-	}
-	return cmp.Compare(b.ActivationID, a.ActivationID)
-}
-
 // mergePage merges the pending records ps into the database page db (both
-// filtered by the same query, db already limited to skip+limit rows) and
-// applies skip and limit.
+// filtered by the same query, db already limited to skip+limit rows and in
+// List's order) and applies skip and limit. Newest first is latest start,
+// then latest written: every committed record was written before every
+// pending one (the writer commits in order), and pending ones are ordered
+// by their write sequence.
 func mergePage(db []*whisk.Activation, ps []*pendingAct, skip, limit int) []*whisk.Activation {
+	type item struct {
+		act *whisk.Activation
+		seq uint64 // 0 for committed records
+	}
 	seen := make(map[string]bool, len(ps))
-	out := make([]*whisk.Activation, 0, len(db)+len(ps))
+	items := make([]item, 0, len(db)+len(ps))
 	for _, e := range ps {
 		seen[e.row.id] = true
-		out = append(out, e.act)
+		items = append(items, item{e.act, e.seq})
 	}
 	for _, a := range db {
 		if !seen[a.ActivationID] {
-			out = append(out, a)
+			items = append(items, item{a, 0})
 		}
 	}
-	slices.SortFunc(out, newestFirst)
-	if skip > 0 {
-		if skip >= len(out) {
-			return nil
+	// Stable: committed records keep the database's order among themselves.
+	slices.SortStableFunc(items, func(a, b item) int {
+		if c := cmp.Compare(b.act.Start, a.act.Start); c != 0 {
+			return c
 		}
-		out = out[skip:]
+		return cmp.Compare(b.seq, a.seq)
+	})
+	if skip >= len(items) {
+		return nil
 	}
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+	items = items[skip:]
+	if limit > 0 && len(items) > limit {
+		items = items[:limit]
+	}
+	out := make([]*whisk.Activation, len(items))
+	for i, it := range items {
+		out[i] = it.act
 	}
 	return out
 }

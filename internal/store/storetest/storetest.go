@@ -378,10 +378,39 @@ func testActivations(t *testing.T, open func(*testing.T) store.Store) {
 		sameStrings(t, "List since the new start", ids(list), []string{id(1)})
 	})
 
+	t.Run("TiesNewestWrittenFirst", func(t *testing.T) {
+		// Two runs in the same millisecond: the one written later is the
+		// newer, whatever their (random) ids — `activation get --last`
+		// must name the run that finished last.
+		as := open(t).Activations()
+		c := ctx(t)
+		first, second := "f"+id(1)[1:], "0"+id(2)[1:]
+		must(t, "Put", as.Put(c, Activation("guest", "hello", first, 100, "")))
+		must(t, "Put", as.Put(c, Activation("guest", "hello", second, 100, "")))
+		got, err := as.List(c, "guest", store.ActivationQuery{Limit: 1})
+		must(t, "List", err)
+		sameStrings(t, "List newest", ids(got), []string{second})
+	})
+
+	t.Run("TiesNewestWrittenFirstCommitted", func(t *testing.T) {
+		s := open(t)
+		as := s.Activations()
+		c := ctx(t)
+		first, second := "f"+id(3)[1:], "0"+id(4)[1:]
+		must(t, "Put", as.Put(c, Activation("guest", "hello", first, 100, "")))
+		must(t, "Put", as.Put(c, Activation("guest", "hello", second, 100, "")))
+		if f, ok := s.(store.Flusher); ok {
+			must(t, "Flush", f.Flush(c)) // now both come from the database
+		}
+		got, err := as.List(c, "guest", store.ActivationQuery{Limit: 1})
+		must(t, "List", err)
+		sameStrings(t, "List newest", ids(got), []string{second})
+	})
+
 	t.Run("ListOrderFilters", func(t *testing.T) {
 		as := open(t).Activations()
 		c := ctx(t)
-		// ids 1..8, starts chosen so that 3 and 4 tie (4 first: larger id).
+		// ids 1..8, starts chosen so that 3 and 4 tie (4 first: written later).
 		recs := []*whisk.Activation{
 			Activation("guest", "hello", id(1), 100, "guest/hello"),
 			Activation("guest", "other", id(2), 200, "guest/other"),
