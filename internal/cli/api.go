@@ -47,11 +47,33 @@ func (w *wsk) apiCreateCmd() *cobra.Command {
 				if err != nil {
 					return w.fail(err, "Unable to create API")
 				}
+				// As wsk: one line and URL per operation the document defines.
 				var sw struct {
 					BasePath string `json:"basePath"`
+					Paths    map[string]map[string]struct {
+						OW struct {
+							Namespace string `json:"namespace"`
+							Package   string `json:"package"`
+							Action    string `json:"action"`
+						} `json:"x-openwhisk"`
+					} `json:"paths"`
 				}
 				json.Unmarshal(api.APIDoc, &sw) //nolint:errcheck // only for the message
-				w.okf("created API %s", sw.BasePath)
+				if len(sw.Paths) == 0 {
+					w.okf("created API %s", sw.BasePath)
+					return nil
+				}
+				for _, rel := range sortedKeys(sw.Paths) {
+					ops := sw.Paths[rel]
+					for _, verb := range sortedKeys(ops) {
+						ow := ops[verb].OW
+						action := "/" + ow.Namespace + "/" + ow.Action
+						if ow.Package != "" && ow.Package != "default" {
+							action = "/" + ow.Namespace + "/" + ow.Package + "/" + ow.Action
+						}
+						fmt.Fprintf(w.e.stdout, "ok: created API %s %s for action %s\n%s\n", joinPath(sw.BasePath, rel), strings.ToUpper(verb), action, strings.TrimSuffix(api.GwAPIURL, "/")+rel)
+					}
+				}
 				return nil
 			}
 			if err := w.checkArgs(cmd, args, 3, 4, "An API path, an API verb, and an action name are required."); err != nil {
@@ -277,4 +299,14 @@ func (w *wsk) apiDeleteCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

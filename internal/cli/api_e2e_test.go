@@ -99,8 +99,8 @@ func TestAPITutorialE2E(t *testing.T) {
 		"paths":{"/go":{"post":{"operationId":"postGo","x-openwhisk":{"namespace":"_","package":"","action":"read-py","url":""},"responses":{}}}}}`)
 	out, _, code = s.run("api", "create", "--config-file", cfg)
 	s.expectCode(code, 0, "api create --config-file")
-	if !strings.Contains(out, "/imp") {
-		t.Errorf("config-file printed %q", out)
+	if want := "ok: created API /imp/go POST for action /guest/read-py\n" + s.url + "/api/" + uuid + "/imp/go\n"; out != want {
+		t.Errorf("config-file printed %q, want %q (one line and URL per operation, as wsk)", out, want)
 	}
 	if status, m := post(s.url+"/api/"+uuid+"/imp/go", `{"key":"k"}`); status != 200 || m["got"] != "k" {
 		t.Errorf("imported API: %d %v", status, m)

@@ -117,19 +117,6 @@ func cutPair(s string) (string, string, bool) {
 	return "", "", false
 }
 
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
-}
-
 // paramObject returns key-values as a JSON object for invoke and fire.
 func paramObject(kv client.KeyValues) map[string]json.RawMessage {
 	m := make(map[string]json.RawMessage, len(kv))
