@@ -74,13 +74,18 @@ type Config struct {
 // container pool's queue: every accepted invocation runs.
 type Invoker struct {
 	cfg Config
-	wg  sync.WaitGroup
 	ctx context.Context
 
-	mu    sync.Mutex
-	queue []*bus.Invocation // non-blocking invocations not yet started
-	wake  chan struct{}     // buffered(1): the queue grew
-	slots chan struct{}     // MaxAsync tokens
+	mu sync.Mutex
+	// running counts activations started and not finished; idle is
+	// signalled (with mu) when it drops to zero. Not a WaitGroup: the
+	// dispatcher may start one while Close waits, which a WaitGroup
+	// forbids when its count is zero.
+	running int
+	idle    *sync.Cond
+	queue   []*bus.Invocation // non-blocking invocations not yet started
+	wake    chan struct{}     // buffered(1): the queue grew
+	slots   chan struct{}     // MaxAsync tokens
 }
 
 // New returns an invoker; call Start to receive work.
@@ -91,7 +96,25 @@ func New(cfg Config) *Invoker {
 	if cfg.MaxAsync <= 0 {
 		cfg.MaxAsync = 256
 	}
-	return &Invoker{cfg: cfg, wake: make(chan struct{}, 1), slots: make(chan struct{}, cfg.MaxAsync)}
+	iv := &Invoker{cfg: cfg, wake: make(chan struct{}, 1), slots: make(chan struct{}, cfg.MaxAsync)}
+	iv.idle = sync.NewCond(&iv.mu)
+	return iv
+}
+
+// started counts an activation in; finished counts it out.
+func (iv *Invoker) started() {
+	iv.mu.Lock()
+	iv.running++
+	iv.mu.Unlock()
+}
+
+func (iv *Invoker) finished() {
+	iv.mu.Lock()
+	iv.running--
+	if iv.running == 0 {
+		iv.idle.Broadcast()
+	}
+	iv.mu.Unlock()
 }
 
 // Start subscribes to the invoker's queue until ctx is done. Activations
@@ -110,9 +133,9 @@ func (iv *Invoker) Start(ctx context.Context) error {
 			}
 			return
 		}
-		iv.wg.Add(1)
+		iv.started()
 		go func() {
-			defer iv.wg.Done()
+			defer iv.finished()
 			iv.Run(iv.ctx, inv)
 		}()
 	})
@@ -147,9 +170,9 @@ func (iv *Invoker) dispatch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		iv.wg.Add(1)
+		iv.started()
 		go func() {
-			defer func() { <-iv.slots; iv.wg.Done() }()
+			defer func() { <-iv.slots; iv.finished() }()
 			iv.Run(iv.ctx, inv)
 		}()
 	}
@@ -163,7 +186,13 @@ func (iv *Invoker) Queued() int {
 }
 
 // Wait blocks until every activation started so far has finished.
-func (iv *Invoker) Wait() { iv.wg.Wait() }
+func (iv *Invoker) Wait() {
+	iv.mu.Lock()
+	for iv.running > 0 {
+		iv.idle.Wait()
+	}
+	iv.mu.Unlock()
+}
 
 // Run runs one invocation to completion: record stored, completion sent.
 func (iv *Invoker) Run(ctx context.Context, inv *bus.Invocation) {
