@@ -57,7 +57,8 @@ func (lb *Balancer) Start(ctx context.Context) error {
 // receives the activation record once it is stored; otherwise it is nil.
 // done, when not nil, is called exactly once with the record when the
 // activation completes (to release throttling slots, say), whether or not
-// anyone still waits. A non-blocking invocation is journaled durably
+// anyone still waits, or with nil when a journaled invocation could not be
+// handed to an invoker (it runs after a restart). A non-blocking invocation is journaled durably
 // before Publish returns.
 func (lb *Balancer) Publish(ctx context.Context, inv *bus.Invocation, wait bool, done func(*whisk.Activation)) (<-chan *whisk.Activation, error) {
 	if len(lb.invokers) == 0 {
@@ -88,7 +89,12 @@ func (lb *Balancer) Publish(ctx context.Context, inv *bus.Invocation, wait bool,
 	if err := lb.bus.Publish(ctx, lb.choose(inv), inv); err != nil {
 		if !inv.Blocking && lb.journal != nil {
 			// The journal holds it: it runs on the next start. Tell the
-			// caller nothing is lost by not failing.
+			// caller nothing is lost by not failing, and release what
+			// done holds now: no completion will come in this process.
+			lb.forget(inv.ActivationID)
+			if done != nil {
+				done(nil)
+			}
 			return nil, nil
 		}
 		lb.forget(inv.ActivationID)
