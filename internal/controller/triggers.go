@@ -237,6 +237,9 @@ func (c *Controller) fireRoute(w http.ResponseWriter, r *http.Request, id auth.I
 	if err != nil {
 		return err
 	}
+	if payload, err = withHeaders(payload, r); err != nil {
+		return err
+	}
 	aid, err := c.fire(r.Context(), id, ns, name, payload)
 	if err != nil {
 		return c.notInCollection(r.Context(), err, ns, name)
@@ -248,6 +251,23 @@ func (c *Controller) fireRoute(w http.ResponseWriter, r *http.Request, id auth.I
 	w.Header().Set(ActivationIDHeader, aid)
 	writeJSON(w, http.StatusAccepted, map[string]string{"activationId": aid})
 	return nil
+}
+
+// withHeaders adds __ow_headers (the fire request's headers, lowercase,
+// without credentials) to a fire payload, as OpenWhisk does for webhook
+// feeds that need them.
+func withHeaders(payload json.RawMessage, r *http.Request) (json.RawMessage, error) {
+	obj := map[string]json.RawMessage{}
+	if len(payload) > 0 {
+		if err := json.Unmarshal(payload, &obj); err != nil {
+			return nil, whisk.BadRequest(whisk.MsgMalformed + err.Error())
+		}
+	}
+	h := webHeaders(r)
+	delete(h, "authorization")
+	delete(h, "cookie")
+	obj["__ow_headers"] = mustJSON(h)
+	return json.Marshal(obj)
 }
 
 // ruleLog is one line of a trigger activation's logs.

@@ -61,6 +61,10 @@ func TestTriggersAndRules(t *testing.T) {
 	if r := result(t, tact); r["b"] != 2.0 || r["a"] != nil {
 		t.Fatalf("trigger activation result %v, want the payload", r)
 	}
+	// The payload carries the fire request's headers, without credentials.
+	if h, ok := result(t, tact)["__ow_headers"].(map[string]any); !ok || h["content-type"] != "application/json" || h["authorization"] != nil {
+		t.Fatalf("trigger activation __ow_headers = %v", result(t, tact)["__ow_headers"])
+	}
 	logs := tact["logs"].([]any)
 	if len(logs) != 2 {
 		t.Fatalf("trigger logs %v", logs)
