@@ -1,11 +1,24 @@
 package containerpool
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/container"
 )
+
+// Readier is implemented by containers whose Create returns before the
+// runtime inside has started (container/process starts the interpreter and
+// returns at once so that a cold start overlaps it with preparing the code).
+// Ready waits until the container is started and waits for its code; the
+// pool calls it on stem cells before offering them.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
+// readyTimeout bounds how long a stem cell may take to start.
+const readyTimeout = time.Minute
 
 // stemGroup is the prewarm state of one StemCell configuration. All fields
 // are guarded by Pool.mu.
@@ -57,6 +70,17 @@ func (p *Pool) createStem(sg *stemGroup) {
 		Name:     fmt.Sprintf("prewarm-%s-%dmb", sg.cfg.Kind, sg.cfg.MemoryMB),
 	}
 	c, err := p.f.Create(p.bgCtx, spec)
+	if r, ok := c.(Readier); ok && err == nil {
+		// A stem cell is a started interpreter: wait for it here, off
+		// every request's path, so that taking one costs only its init.
+		ctx, cancel := context.WithTimeout(p.bgCtx, readyTimeout)
+		err = r.Ready(ctx)
+		cancel()
+		if err != nil {
+			p.destroyOne(c)
+			c = nil
+		}
+	}
 	p.mu.Lock()
 	sg.creating--
 	if err != nil || p.closed {
@@ -69,7 +93,9 @@ func (p *Pool) createStem(sg *stemGroup) {
 			}
 			return
 		}
-		p.destroyOne(c)
+		if c != nil {
+			p.destroyOne(c)
+		}
 		return
 	}
 	e := &entry{c: c, stem: sg, memMB: sg.cfg.MemoryMB, state: stateReady, created: p.cfg.Now()}

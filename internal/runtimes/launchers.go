@@ -10,8 +10,8 @@ import (
 //go:embed launchers/launcher.py launchers/launcher.js launchers/gomain.go.tmpl
 var launchers embed.FS
 
-// PythonLauncher returns launcher.py: it reads the init message as its first
-// stdin line ({"file","main","env","path","dir"}), acknowledges on fd 3,
+// PythonLauncher returns launcher.py: once started it writes ReadyLine on
+// fd 3, then reads the init message as its first stdin line ({"file","main","env","path","dir"}), acknowledges on fd 3,
 // then runs one activation per stdin line. It exits with ExitMemory when
 // Python runs out of memory.
 func PythonLauncher() []byte { return mustRead("launchers/launcher.py") }
@@ -21,6 +21,17 @@ func PythonLauncher() []byte { return mustRead("launchers/launcher.py") }
 // without exporting it) and "concurrent" (result lines are prefixed by the
 // activation id and a space, and no sentinel is written).
 func NodeLauncher() []byte { return mustRead("launchers/launcher.js") }
+
+// ReadyLine is the first line a launcher writes on fd 3 (without its
+// newline), as soon as its interpreter has started and before it reads the
+// init message: a container that wrote it is a started stem cell.
+const ReadyLine = `{"ready":true}`
+
+// PythonFlags are the interpreter flags the python launcher runs with:
+// isolated (no PYTHON* variables, no user site, no script directory on the
+// path), no site module at start (the launcher appends the system's package
+// directories itself; .pth files are not processed), no bytecode written.
+var PythonFlags = []string{"-I", "-S", "-B"}
 
 // ExitMemory is the exit status a launcher uses when the interpreter ran out
 // of memory (an address-space limit rather than a cgroup kill).

@@ -23,6 +23,10 @@ func benchCold(b *testing.B, sandbox, kind string, req container.InitRequest, pr
 			if c, err = f.Create(ctx, container.Spec{Kind: kind, MemoryMB: 256}); err != nil {
 				b.Fatal(err)
 			}
+			// A stem cell in the pool is a started interpreter.
+			if err := c.(*process.Container).Ready(ctx); err != nil {
+				b.Fatal(err)
+			}
 			b.StartTimer()
 		} else {
 			var err error
@@ -55,6 +59,13 @@ func BenchmarkPrewarmedPythonBwrap(b *testing.B) {
 	benchCold(b, process.SandboxBwrap, "python:3", noop, true)
 }
 func BenchmarkColdNode(b *testing.B) { benchCold(b, process.SandboxNone, "nodejs:20", noopJS, false) }
+func BenchmarkColdNodeBwrap(b *testing.B) {
+	requireBwrap(b)
+	benchCold(b, process.SandboxBwrap, "nodejs:20", noopJS, false)
+}
+func BenchmarkPrewarmedNode(b *testing.B) {
+	benchCold(b, process.SandboxNone, "nodejs:20", noopJS, true)
+}
 
 func benchWarm(b *testing.B, sandbox string) {
 	f := newFactory(b, sandbox)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -37,7 +38,9 @@ type Container struct {
 	results    chan []byte   // result lines (one run at a time)
 	resultsEOF chan struct{} // closed when fd 3 closed
 	readers    sync.WaitGroup
-	sentinels  bool // the runtime writes log sentinels
+	awaitReady bool          // the launcher writes runtimes.ReadyLine first
+	ready      chan struct{} // closed once the ready line came (or none is due)
+	sentinels  bool          // the runtime writes log sentinels
 
 	runMu       sync.Mutex // serialises runs unless concurrent
 	concurrent  bool
@@ -71,64 +74,78 @@ func (c *Container) start(ctx context.Context, argv []string) error {
 			return err
 		}
 	}
-	gateR, gateW, err := os.Pipe()
-	if err != nil {
-		return err
+	c.ready = make(chan struct{})
+	if !c.awaitReady {
+		close(c.ready)
 	}
-	closeChild := []*os.File{stdinR, resW, outW[0], outW[1], gateR}
+	closeChild := []*os.File{stdinR, resW, outW[0], outW[1]}
 	defer func() {
 		for _, fh := range closeChild {
 			fh.Close()
 		}
 	}()
-	extra := []*os.File{resW, gateR} // fd 3, fd 4
 	if f.bwrap != "" {
 		argv = f.bwrapArgs(c.dir, argv)
 	}
-	// The gate holds the process until it is in its cgroups and limits.
-	argv = append([]string{"/bin/sh", "-c", `read _ <&4; exec 4<&- "$@"`, "sh"}, argv...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = c.dir
-	if f.bwrap != "" {
-		cmd.Dir = "/" // bwrap enters c.dir inside the sandbox
-	}
-	cmd.Env = f.baseEnv(c.spec)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, outW[0], outW[1]
-	cmd.ExtraFiles = extra
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if f.bwrap != "" && os.Getuid() == 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: nobody, Gid: nobody}
-	}
 	mem := c.spec.MemoryMB
 	if c.cg, err = f.makeCgroup(c.id, mem); err != nil {
-		gateW.Close()
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		gateW.Close()
-		c.cg.remove()
-		return fmt.Errorf("start %s: %w", filepath.Base(argv[len(argv)-1]), err)
-	}
-	pid := cmd.Process.Pid
-	lerr := c.cg.join(pid)
-	if lerr == nil && c.cg.pids == "" && f.opts.MaxProcs > 0 {
-		// Without a pids cgroup: RLIMIT_NPROC, per uid, as a backstop.
-		lerr = prlimit(pid, rlimitNproc, uint64(f.opts.MaxProcs)*4)
-	}
-	if lerr == nil && c.cg.memory == "" && mem > 0 && c.family == runtimes.FamilyPython {
-		// Without a memory cgroup: an address-space limit, for python only
-		// (node and go reserve far more address space than they use).
-		lerr = prlimit(pid, rlimitAS, uint64(mem+64)<<20)
-	}
-	if lerr != nil {
-		gateW.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-		c.cg.remove()
+	// limit puts the process in its cgroups and limits before it runs.
+	limit := func(pid int) error {
+		lerr := c.cg.join(pid)
+		if lerr == nil && c.cg.pids == "" && f.opts.MaxProcs > 0 {
+			// Without a pids cgroup: RLIMIT_NPROC, per uid, as a backstop.
+			lerr = prlimit(pid, rlimitNproc, uint64(f.opts.MaxProcs)*4)
+		}
+		if lerr == nil && c.cg.memory == "" && mem > 0 && c.family == runtimes.FamilyPython {
+			// Without a memory cgroup: an address-space limit, for python only
+			// (node and go reserve far more address space than they use).
+			lerr = prlimit(pid, rlimitAS, uint64(mem+64)<<20)
+		}
 		return lerr
 	}
-	gateW.Write([]byte("\n"))
-	gateW.Close()
+	newCmd := func(gate bool) *exec.Cmd {
+		a := argv
+		if gate {
+			// The gate holds the process until it is in its cgroups and
+			// limits (fd 4 is the gate's pipe).
+			a = append([]string{"/bin/sh", "-c", `read _ <&4; exec 4<&- "$@"`, "sh"}, argv...)
+		}
+		cmd := exec.Command(a[0], a[1:]...)
+		cmd.Dir = c.dir
+		if f.bwrap != "" {
+			cmd.Dir = "/" // bwrap enters c.dir inside the sandbox
+		}
+		cmd.Env = f.baseEnv(c.spec)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, outW[0], outW[1]
+		cmd.ExtraFiles = []*os.File{resW} // fd 3
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if f.bwrap != "" && os.Getuid() == 0 {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: nobody, Gid: nobody}
+		}
+		return cmd
+	}
+	var cmd *exec.Cmd
+	if f.ptraceGate() {
+		cmd = newCmd(false)
+		if err = startTraced(cmd, limit); errors.Is(err, syscall.EPERM) {
+			// ptrace is not allowed here: use the shell gate from now on.
+			f.noPtrace.Store(true)
+			cmd = nil
+		}
+	}
+	if cmd == nil {
+		cmd = newCmd(true)
+		err = startGated(cmd, limit)
+	}
+	if err != nil {
+		c.cg.remove()
+		for _, fh := range []*os.File{stdinW, resR, outR[0], outR[1]} {
+			fh.Close()
+		}
+		return fmt.Errorf("start %s: %w", filepath.Base(argv[len(argv)-1]), err)
+	}
 	c.cmd = cmd
 	c.stdin = stdinW
 	c.outPipes = outR
@@ -154,12 +171,85 @@ func (c *Container) start(ctx context.Context, argv []string) error {
 	return nil
 }
 
+// startGated starts cmd (a /bin/sh gate in front of the real command, with
+// its gate pipe to add as fd 4), applies limit to its pid and opens the gate.
+func startGated(cmd *exec.Cmd, limit func(pid int) error) error {
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer gateW.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, gateR)
+	err = cmd.Start()
+	gateR.Close()
+	if err != nil {
+		return err
+	}
+	if err := limit(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return err
+	}
+	if _, err := gateW.Write([]byte("\n")); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("open the start gate: %w", err)
+	}
+	return nil
+}
+
+// startTraced starts cmd under ptrace, so that it stops right after its
+// exec, before it runs an instruction; applies limit to its pid; and
+// detaches, letting it run. No extra process is involved (the shell gate
+// costs an exec of /bin/sh per start). Ptrace requests must come from the
+// tracing thread, hence the locked OS thread.
+func startTraced(cmd *exec.Cmd, limit func(pid int) error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr.Ptrace = true
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, syscall.WALL, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fmt.Errorf("wait for exec: %w", err)
+		}
+		break
+	}
+	if !ws.Stopped() {
+		// It ended before running (and was reaped by Wait4 above).
+		cmd.Process.Release()
+		return fmt.Errorf("the process ended at exec (%v)", ws)
+	}
+	if err := limit(pid); err != nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		syscall.PtraceDetach(pid)
+		cmd.Wait()
+		return err
+	}
+	if err := syscall.PtraceDetach(pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("detach: %w", err)
+	}
+	return nil
+}
+
 // readResults delivers result lines from fd 3 until it closes. A line longer
 // than MaxResultBytes is cut to that length.
 func (c *Container) readResults(r *os.File) {
 	defer r.Close()
 	defer close(c.resultsEOF)
 	br := bufio.NewReaderSize(r, 64<<10)
+	awaiting := c.awaitReady
 	max := c.f.opts.MaxResultBytes
 	var cur []byte
 	for {
@@ -172,7 +262,16 @@ func (c *Container) readResults(r *os.File) {
 			cur = append(cur, chunk[:min(len(chunk), max-len(cur))]...)
 		}
 		if full {
-			c.deliver(cur)
+			if awaiting {
+				// The launcher's first line says its interpreter started.
+				awaiting = false
+				close(c.ready)
+				if string(cur) != runtimes.ReadyLine {
+					c.deliver(cur)
+				}
+			} else {
+				c.deliver(cur)
+			}
 			cur = nil
 		}
 		if err != nil && err != bufio.ErrBufferFull {
@@ -199,6 +298,38 @@ func (c *Container) deliver(line []byte) {
 	case c.results <- line:
 	default: // an unsolicited line: nobody waits for it
 	}
+}
+
+// Ready waits until the container's interpreter has started and waits for
+// code (python and nodejs write a ready line before reading the init
+// message); go and blackbox containers are ready at once, as they start at
+// Init. A container that is Ready is a stem cell whose Init pays only for
+// loading the code. It fails with an error wrapping container.ErrExited when
+// the process died first, and with ctx's error when ctx ends first (the
+// container is left running: Destroy it).
+func (c *Container) Ready(ctx context.Context) error {
+	if c.cmd == nil {
+		return nil
+	}
+	select {
+	case <-c.ready:
+		return nil
+	default:
+	}
+	select {
+	case <-c.ready:
+		return nil
+	case <-c.resultsEOF:
+	case <-c.exited:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for %s to start: %w", c.spec.Kind, ctx.Err())
+	}
+	select {
+	case <-c.ready:
+		return nil
+	default:
+	}
+	return fmt.Errorf("wait for %s to start: %w", c.spec.Kind, container.ErrExited)
 }
 
 // Init loads the action's code. Python and nodejs receive it through their

@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/whirlfaas/whirl/internal/container"
 	"github.com/whirlfaas/whirl/internal/runtimes"
@@ -83,6 +84,8 @@ type Factory struct {
 	goCmd    string
 	launcher string // directory with launcher.py and launcher.js
 	warning  string
+
+	noPtrace atomic.Bool // ptrace was refused: gate starts with /bin/sh
 
 	mu         sync.Mutex
 	containers map[string]*Container
@@ -159,19 +162,26 @@ func New(opts Options) (*Factory, error) {
 	}
 	f.cg = probeCgroups()
 	f.python, f.pyErr = runtimes.FindPython()
-	if f.pyErr == nil && f.bwrap != "" && os.Getuid() == 0 && closedAncestor(f.python.Path) != "" {
-		// The interpreter lives where uid 65534 cannot go (pyenv under
-		// /root): use the system's build of the same minor version.
-		f.python.Path = ""
-		for _, d := range []string{"/usr/local/bin", "/usr/bin"} {
+	if f.pyErr == nil {
+		// Prefer the system's build of the same minor version: it starts
+		// faster than a pyenv build (whose site-packages are not used
+		// anyway, see runtimes.PythonFlags), and when sandboxed as root it
+		// is reachable by uid 65534 where /root/.pyenv is not.
+		for _, d := range []string{"/usr/bin", "/usr/local/bin"} {
 			p := filepath.Join(d, "python"+f.python.Version)
 			if st, err := os.Stat(p); err == nil && st.Mode()&0o001 != 0 && closedAncestor(p) == "" {
 				f.python.Path = p
 				break
 			}
 		}
-		if f.python.Path == "" {
+		if f.bwrap != "" && os.Getuid() == 0 && closedAncestor(f.python.Path) != "" {
 			f.pyErr = fmt.Errorf("python %s is not reachable from the sandbox", f.python.Version)
+		}
+	}
+	if f.bwrap != "" && os.Getuid() != 0 {
+		if st, err := os.Stat(f.bwrap); err == nil && st.Mode()&os.ModeSetuid != 0 {
+			// A traced exec ignores the setuid bit bwrap needs here.
+			f.noPtrace.Store(true)
 		}
 	}
 	f.node, _ = lookPath("node")
@@ -216,8 +226,12 @@ func (f *Factory) supports(family string) bool {
 }
 
 // Create starts a container for spec. Python and nodejs containers start
-// their interpreter now; go and blackbox containers start their process at
-// Init, once the code is known.
+// their interpreter now, in their cgroups and limits, and return without
+// waiting for it to finish starting, so that a cold start overlaps the
+// interpreter's start with writing the code at Init; Ready waits for it
+// (the container pool does, for stem cells). Go and blackbox containers
+// start their process at Init, once the code is known. ctx bounds the start
+// only.
 func (f *Factory) Create(ctx context.Context, spec container.Spec) (container.Container, error) {
 	family := runtimes.FamilyOf(spec.Kind)
 	if !f.supports(family) {
@@ -235,11 +249,12 @@ func (f *Factory) Create(ctx context.Context, spec container.Spec) (container.Co
 	var argv []string
 	switch family {
 	case runtimes.FamilyPython:
-		argv = []string{f.python.Path, "-B", filepath.Join(f.launcher, "launcher.py")}
+		argv = append(append([]string{f.python.Path}, runtimes.PythonFlags...), filepath.Join(f.launcher, "launcher.py"))
 	case runtimes.FamilyNodejs:
 		argv = []string{f.node, filepath.Join(f.launcher, "launcher.js")}
 	}
 	if argv != nil {
+		c.awaitReady = true
 		if err := c.start(ctx, argv); err != nil {
 			c.Destroy(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("create %s: %w", spec.Kind, err)
@@ -311,6 +326,10 @@ func lookPath(name string) (string, error) {
 	}
 	return "", fmt.Errorf("%s not found on PATH", name)
 }
+
+// ptraceGate reports whether processes start stopped under ptrace (see
+// startTraced) rather than behind a /bin/sh gate.
+func (f *Factory) ptraceGate() bool { return !f.noPtrace.Load() }
 
 // WorkDir returns the factory's absolute work directory.
 func (f *Factory) WorkDir() string { return f.opts.WorkDir }

@@ -1,4 +1,5 @@
 // Whirl's nodejs launcher: speaks the action-loop protocol on pipes.
+// Once node has started it writes the ready line {"ready":true} on fd 3.
 // The first stdin line is the init message ({"file", "main", "env",
 // "source", "concurrent"}); then one line per activation. Results go to
 // fd 3, one JSON line each; after each, the log sentinel is written on
@@ -103,3 +104,4 @@ rl.on('line', (line) => {
   run(line);
 });
 rl.on('close', () => process.exit(0));
+fs.writeSync(3, '{"ready":true}\n');
