@@ -65,3 +65,13 @@ func TestEnvString(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitsJSONMatchesMarshal(t *testing.T) {
+	n := 3
+	for _, l := range []whisk.Limits{{Timeout: 60000, Memory: 256, Logs: 10, Concurrency: 1}, {Timeout: 100, Memory: 128, Logs: 0, Concurrency: 2, Instances: &n}} {
+		want, _ := json.Marshal(l)
+		if got := limitsJSON(l); string(got) != string(want) {
+			t.Errorf("limitsJSON = %s, json.Marshal = %s", got, want)
+		}
+	}
+}

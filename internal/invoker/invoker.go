@@ -242,16 +242,21 @@ func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) *whisk.Acti
 	if wait < 0 {
 		wait = 0
 	}
-	ann := whisk.KeyValues{}.
-		Set("path", fqn.Path()).
-		Set("waitTime", wait.Milliseconds()).
-		Set("kind", a.Exec.Kind).
-		Set("timeout", o.timedOut).
-		Set("limits", a.Limits)
+	// Built directly as raw JSON: this runs for every activation.
+	ann := make(whisk.KeyValues, 0, 6+len(inv.Annotations))
+	ann = append(ann,
+		whisk.KeyValue{Key: "path", Value: jsonString(fqn.Path())},
+		whisk.KeyValue{Key: "waitTime", Value: strconv.AppendInt(nil, wait.Milliseconds(), 10)},
+		whisk.KeyValue{Key: "kind", Value: jsonString(a.Exec.Kind)},
+		whisk.KeyValue{Key: "timeout", Value: strconv.AppendBool(nil, o.timedOut)},
+		whisk.KeyValue{Key: "limits", Value: limitsJSON(a.Limits)})
 	if o.start == "cold" || o.start == "prewarm" {
-		ann = ann.Set("initTime", o.initTime.Milliseconds())
+		ann = append(ann, whisk.KeyValue{Key: "initTime", Value: strconv.AppendInt(nil, o.initTime.Milliseconds(), 10)})
 	}
-	rec.Annotations = ann.Merge(inv.Annotations)
+	if len(inv.Annotations) > 0 {
+		ann = ann.Merge(inv.Annotations)
+	}
+	rec.Annotations = ann
 	if iv.cfg.Observer != nil {
 		iv.cfg.Observer.ActivationCompleted(inv.Namespace, fqn.Key(), whisk.StatusName(o.status), o.start, !inv.Blocking, o.end.Sub(o.runStart))
 	}
@@ -423,6 +428,31 @@ func envString(v json.RawMessage) string {
 		return s
 	}
 	return string(v)
+}
+
+// jsonString returns s as a JSON string.
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// limitsJSON returns l as the limits annotation: the same JSON as
+// json.Marshal(l), without reflection.
+func limitsJSON(l whisk.Limits) json.RawMessage {
+	b := make([]byte, 0, 80)
+	b = append(b, `{"timeout":`...)
+	b = strconv.AppendInt(b, int64(l.Timeout), 10)
+	b = append(b, `,"memory":`...)
+	b = strconv.AppendInt(b, int64(l.Memory), 10)
+	b = append(b, `,"logs":`...)
+	b = strconv.AppendInt(b, int64(l.Logs), 10)
+	b = append(b, `,"concurrency":`...)
+	b = strconv.AppendInt(b, int64(l.Concurrency), 10)
+	if l.Instances != nil {
+		b = append(b, `,"instances":`...)
+		b = strconv.AppendInt(b, int64(*l.Instances), 10)
+	}
+	return append(b, '}')
 }
 
 // logLine formats a system message as an activation log line.
