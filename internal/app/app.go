@@ -9,6 +9,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/auth"
 	"github.com/whirlfaas/whirl/internal/balancer"
+	"github.com/whirlfaas/whirl/internal/bus"
 	buslocal "github.com/whirlfaas/whirl/internal/bus/local"
 	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/container"
@@ -34,6 +36,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/store/sqlite"
 	"github.com/whirlfaas/whirl/internal/throttle"
+	"github.com/whirlfaas/whirl/internal/whisk"
 )
 
 // Names of the standalone roles on the in-process bus.
@@ -180,6 +183,19 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		return nil, err
 	}
 	lb := balancer.New(controllerName, a.bus, st.Journal(), []string{invokerName})
+	lb.Rehydrate = func(ctx context.Context, inv *bus.Invocation) error {
+		f := inv.Action.FQN()
+		e, err := st.Entities().Get(ctx, store.Actions, f.Namespace, f.Key())
+		if err != nil {
+			return fmt.Errorf("load %s: %w", f, err)
+		}
+		var act whisk.Action
+		if err := json.Unmarshal(e.Doc, &act); err != nil {
+			return fmt.Errorf("decode %s: %w", f, err)
+		}
+		inv.Action = &act
+		return nil
+	}
 	if err := lb.Start(a.ctx); err != nil {
 		return nil, err
 	}

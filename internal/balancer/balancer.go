@@ -32,6 +32,11 @@ type Balancer struct {
 	journal  store.Journal // nil when the bus itself is durable
 	invokers []string
 
+	// Rehydrate, when set, restores the action of a journaled invocation
+	// at Recover. Journal entries do not carry the action's code (it may
+	// be a 48 MB zip); without Rehydrate they carry it.
+	Rehydrate func(ctx context.Context, inv *bus.Invocation) error
+
 	mu      sync.Mutex
 	waiters map[string]*waiter
 }
@@ -76,7 +81,7 @@ func (lb *Balancer) Publish(ctx context.Context, inv *bus.Invocation, wait bool,
 		lb.mu.Unlock()
 	}
 	if !inv.Blocking && lb.journal != nil {
-		payload, err := json.Marshal(inv)
+		payload, err := json.Marshal(lb.journaled(inv))
 		if err != nil {
 			lb.forget(inv.ActivationID)
 			return nil, fmt.Errorf("journal %s: %w", inv.ActivationID, err)
@@ -122,11 +127,31 @@ func (lb *Balancer) Recover(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("recover %s: %w", e.ID, err)
 		}
 		inv.Controller = lb.name
+		if lb.Rehydrate != nil && inv.Action != nil && inv.Action.Exec.Code == nil {
+			if err := lb.Rehydrate(ctx, &inv); err != nil {
+				// The action is gone or unreadable: the invocation still
+				// leaves a record, saying why it did not run.
+				inv.Error = fmt.Sprintf("The action could not be loaded to run this invocation: %v", err)
+			}
+		}
 		if err := lb.bus.Publish(ctx, lb.choose(&inv), &inv); err != nil {
 			return 0, fmt.Errorf("recover %s: %w", e.ID, err)
 		}
 	}
 	return len(pending), nil
+}
+
+// journaled returns what the journal keeps of inv: everything but the
+// action's code when Rehydrate can restore it.
+func (lb *Balancer) journaled(inv *bus.Invocation) *bus.Invocation {
+	if lb.Rehydrate == nil || inv.Action == nil || inv.Action.Exec.Code == nil {
+		return inv
+	}
+	j := *inv
+	a := *inv.Action
+	a.Exec.Code = nil
+	j.Action = &a
+	return &j
 }
 
 func (lb *Balancer) forget(id string) {

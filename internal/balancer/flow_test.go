@@ -3,6 +3,7 @@ package balancer_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +153,56 @@ func TestNoInvokers(t *testing.T) {
 	lb := balancer.New("ctl0", local.New(), nil, nil)
 	if _, err := lb.Publish(context.Background(), &bus.Invocation{ActivationID: "z"}, true, nil); !errors.Is(err, balancer.ErrNoInvokers) {
 		t.Fatalf("Publish with no invokers = %v", err)
+	}
+}
+
+// TestJournalKeepsNoCode: with Rehydrate, a journal entry does not carry
+// the action's code (it may be a 48 MB zip); Recover restores the action,
+// and an invocation whose action is gone is published with an error to
+// record instead of being dropped.
+func TestJournalKeepsNoCode(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var events []string
+	j := &journal{events: &events}
+	code := "def main(args):\n    return args\n"
+	a := action()
+	a.Exec = whisk.Exec{Kind: "python:3.11", Code: &code}
+	lb := balancer.New("ctl0", local.New(), j, []string{"inv0"})
+	lb.Rehydrate = func(context.Context, *bus.Invocation) error { return nil }
+	for _, id := range []string{"k1", "k2"} {
+		if _, err := lb.Publish(ctx, &bus.Invocation{ActivationID: id, Action: a}, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range j.entries {
+		if strings.Contains(string(e.Payload), "return args") {
+			t.Fatalf("journal entry carries the code: %s", e.Payload)
+		}
+	}
+	if a.Exec.Code == nil {
+		t.Fatal("journaling stripped the caller's action")
+	}
+	b2 := local.New()
+	var got []*bus.Invocation
+	b2.Subscribe(ctx, "inv0", func(_ context.Context, inv *bus.Invocation) { got = append(got, inv) })
+	lb2 := balancer.New("ctl1", b2, j, []string{"inv0"})
+	lb2.Rehydrate = func(_ context.Context, inv *bus.Invocation) error {
+		if inv.ActivationID == "k2" {
+			return errors.New("not found")
+		}
+		restored := *inv.Action
+		restored.Exec.Code = &code
+		inv.Action = &restored
+		return nil
+	}
+	if n, err := lb2.Recover(ctx); err != nil || n != 2 {
+		t.Fatalf("Recover = %d, %v", n, err)
+	}
+	if got[0].Action.Exec.CodeString() != code || got[0].Error != "" {
+		t.Fatalf("k1 not restored: %+v", got[0])
+	}
+	if !strings.Contains(got[1].Error, "not found") {
+		t.Fatalf("k2 (action gone) carries no error: %+v", got[1])
 	}
 }

@@ -27,6 +27,10 @@ type Invocation struct {
 	Cause         string          `json:"cause,omitempty"`
 	Annotations   whisk.KeyValues `json:"annotations,omitempty"` // added to the record (binding, causedBy)
 	Controller    string          `json:"controller,omitempty"`  // who waits for the completion
+	// Error, when set, is recorded as the activation's developer error
+	// without running anything (e.g. a recovered invocation whose action
+	// was deleted meanwhile).
+	Error string `json:"error,omitempty"`
 }
 
 // Completion reports that an activation finished and its record is stored.

@@ -275,6 +275,9 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 		o.status, o.result, o.end = status, errorResult(msg), time.Now()
 		return o
 	}
+	if inv.Error != "" {
+		return fail(whisk.StatusDeveloperError, inv.Error)
+	}
 	kind, err := iv.cfg.Resolve(a.Exec.Kind)
 	if err != nil {
 		return fail(whisk.StatusDeveloperError, err.Error())
