@@ -11,9 +11,9 @@ import (
 	"github.com/whirlfaas/whirl/internal/app/apptest"
 )
 
-// BenchmarkWarmInvoke measures a blocking invoke of a warm python no-op
-// through the REST API on loopback (PERF.md "warm latency").
-func BenchmarkWarmInvoke(b *testing.B) {
+// benchServer starts a Whirl with a python no-op action and returns a
+// function that invokes it once with query and checks the status.
+func benchServer(b *testing.B, query string, want int) func() error {
 	s := apptest.Start(b)
 	c, err := client.New(client.Config{APIHost: s.URL, Auth: s.GuestAuth})
 	if err != nil {
@@ -25,97 +25,65 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	}
 	hc := &http.Client{Transport: client.NewTransport(false)}
 	u, k, _ := strings.Cut(s.GuestAuth, ":")
-	url := s.URL + "/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
-	call := func() {
+	url := s.URL + "/api/v1/namespaces/_/actions/noop" + query
+	return func() error {
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"hello":"whirl"}`))
 		req.SetBasicAuth(u, k)
 		resp, err := hc.Do(req)
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status %d", resp.StatusCode)
+		if resp.StatusCode != want {
+			return &statusError{resp.StatusCode}
 		}
+		return nil
 	}
+}
+
+type statusError struct{ status int }
+
+func (e *statusError) Error() string { return http.StatusText(e.status) }
+
+// BenchmarkWarmInvoke measures a blocking invoke of a warm python no-op
+// through the REST API on loopback (PERF.md "warm latency").
+func BenchmarkWarmInvoke(b *testing.B) {
+	call := benchServer(b, "?blocking=true&result=true", http.StatusOK)
 	for i := 0; i < 200; i++ {
-		call()
+		if err := call(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		call()
+		if err := call(); err != nil {
+			b.Fatal(err)
+		}
 	}
+}
+
+func parallel(b *testing.B, callers int, call func() error) {
+	b.SetParallelism(callers)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := call(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkWarmInvokeParallel is BenchmarkWarmInvoke with 16 callers
 // (PERF.md "sync throughput").
 func BenchmarkWarmInvokeParallel(b *testing.B) {
-	s := apptest.Start(b)
-	c, err := client.New(client.Config{APIHost: s.URL, Auth: s.GuestAuth})
-	if err != nil {
-		b.Fatal(err)
-	}
-	code := "def main(args):\n    return args\n"
-	if _, err := c.Actions.Put(context.Background(), "noop", &client.Action{Exec: &client.Exec{Kind: "python:3", Code: &code}}, true); err != nil {
-		b.Fatal(err)
-	}
-	hc := &http.Client{Transport: client.NewTransport(false)}
-	u, k, _ := strings.Cut(s.GuestAuth, ":")
-	url := s.URL + "/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
-	b.SetParallelism(8)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"hello":"whirl"}`))
-			req.SetBasicAuth(u, k)
-			resp, err := hc.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Errorf("status %d", resp.StatusCode)
-				return
-			}
-		}
-	})
+	parallel(b, 8, benchServer(b, "?blocking=true&result=true", http.StatusOK))
 }
 
 // BenchmarkAsyncAccept measures non-blocking invokes with 64 callers:
 // each returns once its invocation is journaled (PERF.md "async").
 func BenchmarkAsyncAccept(b *testing.B) {
-	s := apptest.Start(b)
-	c, err := client.New(client.Config{APIHost: s.URL, Auth: s.GuestAuth})
-	if err != nil {
-		b.Fatal(err)
-	}
-	code := "def main(args):\n    return args\n"
-	if _, err := c.Actions.Put(context.Background(), "noop", &client.Action{Exec: &client.Exec{Kind: "python:3", Code: &code}}, true); err != nil {
-		b.Fatal(err)
-	}
-	hc := &http.Client{Transport: client.NewTransport(false)}
-	u, k, _ := strings.Cut(s.GuestAuth, ":")
-	url := s.URL + "/api/v1/namespaces/_/actions/noop"
-	b.SetParallelism(32)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"hello":"whirl"}`))
-			req.SetBasicAuth(u, k)
-			resp, err := hc.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				b.Errorf("status %d", resp.StatusCode)
-				return
-			}
-		}
-	})
+	parallel(b, 32, benchServer(b, "", http.StatusAccepted))
 }
