@@ -81,7 +81,7 @@ func (c *Controller) listActions(w http.ResponseWriter, r *http.Request, id auth
 	if err != nil {
 		return err
 	}
-	opts := store.ListOptions{Limit: p.limit, Skip: p.skip}
+	var opts store.ListOptions
 	if pkg := r.PathValue("pkg"); pkg != "" {
 		if err := whisk.ValidateName(pkg); err != nil {
 			return err
@@ -100,10 +100,11 @@ func (c *Controller) listActions(w http.ResponseWriter, r *http.Request, id auth
 		writeJSON(w, http.StatusOK, map[string]int{"actions": n})
 		return nil
 	}
-	list, err := ents.List(r.Context(), store.Actions, ns, opts)
+	list, err := c.listNewestFirst(r.Context(), store.Actions, ns, opts.Prefix)
 	if err != nil {
 		return err
 	}
+	list = page(list, p)
 	rows := make([]whisk.ActionSummary, 0, len(list))
 	for _, e := range list {
 		var a whisk.Action

@@ -291,7 +291,7 @@ func (c *Controller) listNamespaces(w http.ResponseWriter, r *http.Request, id a
 func (c *Controller) getNamespace(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
 	out := map[string]any{"name": ns}
 	for _, coll := range []string{store.Actions, store.Packages, store.Triggers, store.Rules} {
-		ents, err := c.cfg.Store.Entities().List(r.Context(), coll, ns, store.ListOptions{})
+		ents, err := c.listNewestFirst(r.Context(), coll, ns, "")
 		if err != nil {
 			return fmt.Errorf("list %s: %w", coll, err)
 		}

@@ -149,10 +149,11 @@ func (c *Controller) listActionsOfPackage(w http.ResponseWriter, r *http.Request
 		writeJSON(w, http.StatusOK, map[string]int{"actions": n})
 		return nil
 	}
-	list, err := ents.List(ctx, store.Actions, t.Namespace, store.ListOptions{Prefix: prefix, Limit: lp.limit, Skip: lp.skip})
+	list, err := c.listNewestFirst(ctx, store.Actions, t.Namespace, prefix)
 	if err != nil {
 		return err
 	}
+	list = page(list, lp)
 	rows := make([]whisk.ActionSummary, 0, len(list))
 	for _, e := range list {
 		var a whisk.Action
@@ -245,11 +246,7 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 		writeJSON(w, http.StatusOK, map[string]int{"packages": n})
 		return nil
 	}
-	opts := store.ListOptions{Limit: lp.limit, Skip: lp.skip}
-	if shared {
-		opts = store.ListOptions{} // filter first, then page
-	}
-	list, err := ents.List(r.Context(), store.Packages, ns, opts)
+	list, err := c.listNewestFirst(r.Context(), store.Packages, ns, "")
 	if err != nil {
 		return err
 	}
@@ -271,15 +268,11 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 		}
 		rows = append(rows, s)
 	}
-	if shared {
-		if lp.count {
-			writeJSON(w, http.StatusOK, map[string]int{"packages": len(rows)})
-			return nil
-		}
-		rows = rows[min(lp.skip, len(rows)):]
-		rows = rows[:min(lp.limit, len(rows))]
+	if lp.count {
+		writeJSON(w, http.StatusOK, map[string]int{"packages": len(rows)})
+		return nil
 	}
-	writeJSON(w, http.StatusOK, rows)
+	writeJSON(w, http.StatusOK, page(rows, lp))
 	return nil
 }
 

@@ -90,10 +90,11 @@ func (c *Controller) listCollection(w http.ResponseWriter, r *http.Request, ns, 
 		writeJSON(w, http.StatusOK, map[string]int{coll: n})
 		return nil
 	}
-	list, err := ents.List(r.Context(), coll, ns, store.ListOptions{Limit: lp.limit, Skip: lp.skip})
+	list, err := c.listNewestFirst(r.Context(), coll, ns, "")
 	if err != nil {
 		return err
 	}
+	list = page(list, lp)
 	rows := make([]json.RawMessage, 0, len(list))
 	for _, e := range list {
 		rows = append(rows, e.Doc)
