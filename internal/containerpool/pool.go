@@ -562,7 +562,7 @@ func (p *Pool) complete(ctx context.Context, req *Request, g grant) (*Lease, err
 		}
 		return &Lease{Container: e.c, Start: Warm, p: p, e: e}, nil
 	}
-	p.destroyAll(g.victims)
+	p.destroyInBackground(g.victims)
 	start := Prewarmed
 	if g.kind == grantCold {
 		start = Cold
@@ -887,6 +887,27 @@ func (p *Pool) dispatchLocked() {
 		}
 		w = next
 	}
+}
+
+// destroyInBackground destroys evicted containers off the request's path:
+// their memory is already accounted free, and a cold start should not
+// wait for the processes it replaces to exit. Close waits for them.
+func (p *Pool) destroyInBackground(es []*entry) {
+	if len(es) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.destroyAll(es)
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		p.destroyAll(es)
+	}()
 }
 
 func (p *Pool) destroyAll(es []*entry) {
