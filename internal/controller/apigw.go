@@ -731,7 +731,7 @@ func (c *Controller) deleteAPI(r *http.Request, id auth.Identity) error {
 	}
 	s, err := c.findAPI(ctx, id.Namespace, bp)
 	if errors.Is(err, store.ErrNotFound) {
-		return &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("API '%s' does not exist.", bp)}
+		return deletionFailure("API '%s' does not exist.", bp)
 	}
 	if err != nil {
 		return err
@@ -740,11 +740,11 @@ func (c *Controller) deleteAPI(r *http.Request, id auth.Identity) error {
 	if rel != "" {
 		ops, ok := s.Swagger.Paths[rel]
 		if !ok {
-			return &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("Relative path '%s' does not exist in API '%s'.", rel, bp)}
+			return deletionFailure("path %s does not exist in the API", rel)
 		}
 		if verb != "" {
 			if ops[verb] == nil {
-				return &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("Operation '%s' does not exist for relative path '%s' in API '%s'.", strings.ToUpper(verb), rel, bp)}
+				return deletionFailure("path %s with operation %s does not exist in the API", rel, verb)
 			}
 			delete(s.SecureKeys, ops[verb].OperationID)
 			delete(ops, verb)
@@ -762,9 +762,17 @@ func (c *Controller) deleteAPI(r *http.Request, id auth.Identity) error {
 	}
 	err = ents.Delete(ctx, store.APIs, id.Namespace, s.Swagger.BasePath, 0)
 	if errors.Is(err, store.ErrNotFound) {
-		return &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("API '%s' does not exist.", bp)}
+		return deletionFailure("API '%s' does not exist.", bp)
 	}
 	return err
+}
+
+// deletionFailure is a failed deleteApi as OpenWhisk's route management
+// answers it: 502 and the reason after "API deletion failure: ". wsk reads
+// a 502 without a code as an application error and prints the message;
+// another status without a code reads as a failed connection.
+func deletionFailure(format string, args ...any) error {
+	return apiErrorf("API deletion failure: "+format, args...)
 }
 
 // serveGateway answers /api/{tenant}/{path}: the operation whose full path

@@ -144,7 +144,7 @@ func TestAPIGateway(t *testing.T) {
 	if r := doWeb(t, "GET", wantURL+"/books/42", nil, nil); r.status != 404 {
 		t.Errorf("after delete: %d", r.status)
 	}
-	apiErr(t, c.APIs.Delete(context.Background(), client.APIOptions{BasePath: "/bookstore"}), 404, "API '/bookstore' does not exist.")
+	apiErr(t, c.APIs.Delete(context.Background(), client.APIOptions{BasePath: "/bookstore"}), 502, "API deletion failure: API '/bookstore' does not exist.")
 }
 
 func TestAPIGatewayBadInput(t *testing.T) {
