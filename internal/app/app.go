@@ -107,16 +107,40 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	} else {
 		a.manifest = runtimes.Default()
 	}
+	a.Metrics = metrics.New()
+	a.bus = buslocal.New()
+	if err := a.startInvoker(cfg, st); err != nil {
+		return nil, err
+	}
+	lb, err := a.startController(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	n, err := lb.Recover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		logger.Info("replaying accepted invocations", "count", n)
+	}
+	return a, nil
+}
+
+// startInvoker builds the invoker side — the process container factory,
+// the pool with its stem cells, the invoker — and subscribes it to the
+// bus. In scale-out mode `whirl invoker` runs this part alone.
+func (a *App) startInvoker(cfg *config.Config, st store.Store) (err error) {
+	logger := a.logger
 	apiHost := cfg.APIHost
 	// Containers' code lives outside the data directory, in a directory the
 	// sandbox's unprivileged uid can traverse (the data directory stays
 	// 0700 and is hidden from actions). It is removed on Close.
 	a.workDir, err = os.MkdirTemp("", "whirl-containers-")
 	if err != nil {
-		return nil, fmt.Errorf("container work dir: %w", err)
+		return fmt.Errorf("container work dir: %w", err)
 	}
 	if err := os.Chmod(a.workDir, 0o711); err != nil {
-		return nil, fmt.Errorf("container work dir: %w", err)
+		return fmt.Errorf("container work dir: %w", err)
 	}
 	pf, err := process.New(process.Options{
 		WorkDir:  a.workDir,
@@ -126,12 +150,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		HideDirs: []string{cfg.DataDir},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("container factory: %w", err)
+		return fmt.Errorf("container factory: %w", err)
 	}
 	a.factory = pf
 	a.Warning = pf.Warning()
 
-	a.Metrics = metrics.New()
 	var cells []containerpool.StemCell
 	for kind, scs := range a.manifest.StemCells() {
 		for _, sc := range scs {
@@ -156,32 +179,33 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		return map[string]int{"warm": s.Warm, "busy": s.Busy, "prewarm": s.Prewarm}
 	})
 
-	resolve := func(kind string) (string, error) {
-		k, err := a.manifest.Resolve(kind)
-		if err != nil {
-			return "", err
-		}
-		return k.Kind, nil
-	}
-	a.bus = buslocal.New()
 	a.invoker = invoker.New(invoker.Config{
 		Name:        invokerName,
 		Bus:         a.bus,
 		Pool:        a.pool,
 		Activations: st.Activations(),
 		Resolve: func(kind string) (string, error) {
-			if kind == "blackbox" {
+			if kind == whisk.KindBlackbox {
 				return kind, nil
 			}
-			return resolve(kind)
+			return a.resolveKind(kind)
 		},
 		Observer: observer{a.Metrics},
 		APIHost:  apiHost,
 		Logger:   logger,
 	})
 	if err := a.invoker.Start(a.ctx); err != nil {
-		return nil, err
+		return err
 	}
+	return nil
+}
+
+// startController builds the controller side — the balancer with its
+// journal, authentication, throttles, the built-in feeds and the REST
+// API — over the same bus. In scale-out mode `whirl controller` runs this
+// part alone.
+func (a *App) startController(ctx context.Context, cfg *config.Config, st store.Store) (*balancer.Balancer, error) {
+	logger := a.logger
 	lb := balancer.New(controllerName, a.bus, st.Journal(), []string{invokerName})
 	lb.Rehydrate = func(ctx context.Context, inv *bus.Invocation) error {
 		f := inv.Action.FQN()
@@ -230,7 +254,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		Auth:          authn,
 		Throttle:      th,
 		Balancer:      lb,
-		ResolveKind:   resolve,
+		ResolveKind:   a.resolveKind,
 		Kinds:         a.runtimesInfo,
 		Limits:        cfg.ActionLimits(),
 		PayloadMax:    cfg.Limits.PayloadMax,
@@ -253,14 +277,17 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := a.feeds.Start(a.ctx, ctrl); err != nil {
 		return nil, err
 	}
-	n, err := lb.Recover(ctx)
+	return lb, nil
+}
+
+// resolveKind returns the exact kind an action's kind resolves to in the
+// runtimes manifest ("python:3" → "python:3.11").
+func (a *App) resolveKind(kind string) (string, error) {
+	k, err := a.manifest.Resolve(kind)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	if n > 0 {
-		logger.Info("replaying accepted invocations", "count", n)
-	}
-	return a, nil
+	return k.Kind, nil
 }
 
 // namespaceStats is GET /namespaces/{ns}/stats: the completions of the
