@@ -274,6 +274,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		Logger: logger,
 	})
 	a.handler = ctrl
+	lb.Resume = ctrl.ResumeSequence
 	if err := a.feeds.Start(a.ctx, ctrl); err != nil {
 		return nil, err
 	}

@@ -36,6 +36,10 @@ type Balancer struct {
 	// at Recover. Journal entries do not carry the action's code (it may
 	// be a 48 MB zip); without Rehydrate they carry it.
 	Rehydrate func(ctx context.Context, inv *bus.Invocation) error
+	// Resume, when set, is offered each recovered invocation before it is
+	// published; it returns true when it took the invocation over (the
+	// controller resumes the sequences it journaled itself).
+	Resume func(ctx context.Context, inv *bus.Invocation) bool
 
 	mu      sync.Mutex
 	waiters map[string]*waiter
@@ -127,6 +131,9 @@ func (lb *Balancer) Recover(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("recover %s: %w", e.ID, err)
 		}
 		inv.Controller = lb.name
+		if lb.Resume != nil && lb.Resume(ctx, &inv) {
+			continue
+		}
 		if lb.Rehydrate != nil && inv.Action != nil && inv.Action.Exec.Code == nil {
 			if err := lb.Rehydrate(ctx, &inv); err != nil {
 				// The action is gone or unreadable: the invocation still

@@ -68,7 +68,7 @@ func (c *Controller) invoke(ctx context.Context, inv *invocation) (string, *whis
 		Params:        inv.params,
 		Namespace:     ns,
 		Subject:       inv.id.Subject,
-		APIKey:        inv.id.Key,
+		APIKey:        apiKey(inv.id),
 		Blocking:      inv.blocking,
 		Received:      time.Now(),
 		Cause:         inv.cause,
@@ -86,6 +86,16 @@ func (c *Controller) invoke(ctx context.Context, inv *invocation) (string, *whis
 		return id, nil, nil
 	}
 	return id, balancer.WaitFor(ctx, ch, inv.wait), nil
+}
+
+// apiKey returns the caller's key as actions see it in __OW_API_KEY
+// ("uuid:key"), or "" when the identity carries no key (web actions run
+// as their owner, whose key is stored hashed).
+func apiKey(id auth.Identity) string {
+	if id.Key == "" {
+		return ""
+	}
+	return id.AuthKey()
 }
 
 // mergeParams returns the parameters an action runs with: inherited

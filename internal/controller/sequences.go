@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/auth"
+	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
@@ -17,12 +19,11 @@ import (
 // blocking invocation whose result is the next one's input. The sequence's
 // own record is written when the chain ends.
 //
-// Crash safety: every component is journaled by the balancer like any
-// asynchronous invocation, so a component accepted before a crash still
-// runs and is recorded. The chain itself lives in memory: after a crash
-// the components not yet started never run and the sequence's record is
-// never written (the activation id a non-blocking caller received then
-// answers 404). Journaling the chain is left for later.
+// Crash safety: a non-blocking sequence is journaled before its id is
+// answered, and the transaction that stores its record retires the entry.
+// After a crash the balancer hands the entry back (ResumeSequence) and the
+// chain runs again from its first component: components that had run run
+// again, and the sequence ends with one record.
 
 func init() {
 	validateSequence = (*Controller).checkSequence
@@ -111,6 +112,12 @@ func (c *Controller) runSequence(ctx context.Context, inv *invocation) (string, 
 	}
 	bg := context.WithoutCancel(ctx)
 	if !inv.blocking {
+		// Journaled like any accepted asynchronous invocation: the entry is
+		// retired by the transaction that stores the sequence's record,
+		// and a restart resumes the chain (ResumeSequence).
+		if err := c.journalSequence(ctx, inv, sid); err != nil {
+			return "", nil, err
+		}
 		go c.chain(bg, inv, sid)
 		return sid, nil, nil
 	}
@@ -126,6 +133,53 @@ func (c *Controller) runSequence(ctx context.Context, inv *invocation) (string, 
 	case <-ctx.Done():
 		return sid, nil, nil
 	}
+}
+
+// journalSequence makes an accepted non-blocking sequence durable before
+// its id is answered.
+func (c *Controller) journalSequence(ctx context.Context, inv *invocation, sid string) error {
+	msg := &bus.Invocation{
+		ActivationID: sid,
+		Action:       inv.ra.action,
+		Params:       inv.params,
+		Namespace:    inv.id.Namespace,
+		Subject:      inv.id.Subject,
+		APIKey:       apiKey(inv.id),
+		Received:     time.Now(),
+		Cause:        inv.cause,
+		Annotations:  inv.ra.annotations.Merge(inv.annotations),
+	}
+	payload, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("journal sequence %s: %w", sid, err)
+	}
+	if err := c.cfg.Store.Journal().Append(ctx, store.JournalEntry{ID: sid, Payload: payload, Accepted: msg.Received}); err != nil {
+		return fmt.Errorf("journal sequence %s: %w", sid, err)
+	}
+	return nil
+}
+
+// ResumeSequence takes over a journaled sequence invocation found at
+// start-up (balancer.Balancer.Resume) and runs its chain again from the
+// first component: components that ran before the crash run again (at
+// least once), and the sequence's record is written once the chain ends.
+// It returns false for anything but a sequence.
+func (c *Controller) ResumeSequence(ctx context.Context, m *bus.Invocation) bool {
+	if m.Action == nil || m.Action.Exec.Kind != whisk.KindSequence {
+		return false
+	}
+	inv := &invocation{
+		id:          auth.Identity{Namespace: m.Namespace, Subject: m.Subject},
+		ra:          &resolvedAction{action: m.Action},
+		params:      m.Params,
+		cause:       m.Cause,
+		annotations: m.Annotations,
+	}
+	if u, k, ok := strings.Cut(m.APIKey, ":"); ok {
+		inv.id.UUID, inv.id.Key = u, k
+	}
+	go c.chain(context.WithoutCancel(ctx), inv, m.ActivationID)
+	return true
 }
 
 // chain runs the components one after the other and records the
