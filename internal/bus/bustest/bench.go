@@ -128,3 +128,59 @@ func benchmarkRoundTrip(b *testing.B, bb bus.Bus, callers int) {
 	b.ReportMetric(us(all[len(all)*99/100]), "p99-us")
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "roundtrips/s")
 }
+
+// BenchmarkPublish measures what a non-blocking invoke waits for: Publish
+// from 64 concurrent callers to a subscribed invoker whose handler does
+// nothing. It reports publishes per second and the callers' p50 and p99
+// in microseconds.
+func BenchmarkPublish(b *testing.B, bb bus.Bus) {
+	c, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var handled atomic.Int64
+	if err := bb.Subscribe(c, "bench-pub", func(context.Context, *bus.Invocation) { handled.Add(1) }); err != nil {
+		b.Fatalf("Subscribe: %v", err)
+	}
+	const callers = 64
+	var next atomic.Int64
+	seed := fmt.Sprintf("%08x", time.Now().UnixNano()&0xffffffff)
+	lat := make([][]time.Duration, callers)
+	var failed atomic.Bool
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) || failed.Load() {
+					return
+				}
+				inv := benchInvocation()
+				inv.ActivationID = fmt.Sprintf("%s%024x", seed, n)
+				inv.Blocking = false
+				t0 := time.Now()
+				if err := bb.Publish(c, "bench-pub", inv); err != nil {
+					b.Errorf("Publish: %v", err)
+					failed.Store(true)
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	b.ReportMetric(us(all[len(all)/2]), "p50-us")
+	b.ReportMetric(us(all[len(all)*99/100]), "p99-us")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "publishes/s")
+}

@@ -23,3 +23,9 @@ func BenchmarkThroughput(b *testing.B) {
 	defer bb.Close()
 	bustest.BenchmarkThroughput(b, bb)
 }
+
+func BenchmarkPublish(b *testing.B) {
+	bb := local.New()
+	defer bb.Close()
+	bustest.BenchmarkPublish(b, bb)
+}

@@ -250,3 +250,21 @@ func TestNewFailsClearly(t *testing.T) {
 		t.Fatalf("New(%s) = %v, want an error naming the URL", url, err)
 	}
 }
+
+func BenchmarkRoundTrip(b *testing.B) {
+	bb := open(b, serverURL(b), uniquePrefix())
+	defer bb.Close()
+	bustest.BenchmarkRoundTrip(b, bb)
+}
+
+func BenchmarkThroughput(b *testing.B) {
+	bb := open(b, serverURL(b), uniquePrefix())
+	defer bb.Close()
+	bustest.BenchmarkThroughput(b, bb)
+}
+
+func BenchmarkPublish(b *testing.B) {
+	bb := open(b, serverURL(b), uniquePrefix())
+	defer bb.Close()
+	bustest.BenchmarkPublish(b, bb)
+}
