@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -109,8 +108,6 @@ func int64Param(r *http.Request, name string, def int64) (int64, error) {
 	}
 	return n, nil
 }
-
-var errNotObject = errors.New("not a JSON object")
 
 // checkKeyValues refuses parameters or annotations with an entry that has
 // no key, as OpenWhisk's decoder does.

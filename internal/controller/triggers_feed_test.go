@@ -98,7 +98,7 @@ func TestAlarmFeedLifecycle(t *testing.T) {
 	if r := result(t, act); !strings.Contains(r["error"].(string), "must be in the future") {
 		t.Fatalf("once in the past: %v", r)
 	}
-	act = g.must(502, "POST", alarm, map[string]any{"lifecycleEvent": "CREATE", "triggerName": "/_/tick", "authKey": "nope:nope", "cron": "* * * * *"})
+	g.must(502, "POST", alarm, map[string]any{"lifecycleEvent": "CREATE", "triggerName": "/_/tick", "authKey": "nope:nope", "cron": "* * * * *"})
 	if _, ok := lastTick(t, s, "tick"); ok {
 		t.Fatal("a refused CREATE stored a schedule")
 	}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/whirlfaas/whirl/internal/container"
@@ -146,8 +145,6 @@ func (c *Container) prepareNode(code string, zipped bool, req container.InitRequ
 	}
 	return p, nil
 }
-
-var goMainRE = regexp.MustCompile(`(?m)^func\s+main\s*\(`)
 
 func (c *Container) prepareGo(ctx context.Context, code string, zipped bool, req container.InitRequest) (*prepared, error) {
 	if (req.Binary && !zipped) || zipped && isExecutable(filepath.Join(code, "exec")) {

@@ -239,7 +239,3 @@ func lookBwrap() string {
 	}
 	return p
 }
-
-// oPath is O_PATH (not in package syscall): a descriptor that names a
-// directory without opening it for reading.
-const oPath = 0x200000

@@ -8,7 +8,7 @@ import (
 
 // schemaVersion is the latest migration; PRAGMA user_version holds the one
 // a database is at.
-const schemaVersion = 2
+var schemaVersion = len(migrations)
 
 // migrations[i] brings a database from user_version i to i+1. Each runs in
 // one transaction together with the version bump, so a crash leaves a
@@ -68,6 +68,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return err
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("the database is at schema %d, newer than this whirl's %d: use a newer whirl", v, schemaVersion)
 	}
 	for ; v < len(migrations); v++ {
 		tx, err := db.BeginTx(ctx, nil)
