@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  ?= ./...
 
-.PHONY: help deps test check fmt vet race bench build
+.PHONY: help deps test check fmt vet lint race bench build
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -26,7 +26,10 @@ fmt: ## gofmt the tree
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
-check: vet race ## vet, then the tests with -race
+lint: ## staticcheck (CLI messages keep wsk's capitalised wording: ST1005 off)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -checks inherit,-ST1005 $(PKGS)
+
+check: vet lint race ## vet, lint, then the tests with -race
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 bench: build ## the Go benchmarks and whirl bench
