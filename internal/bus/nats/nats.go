@@ -90,7 +90,11 @@ func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = pre
 func WithStream(name string) Option { return func(o *options) { o.stream = name } }
 
 // WithAckWait sets how long JetStream waits for a handler to return before
-// it delivers the invocation again (default 30 s).
+// it delivers the invocation again (default 30 s). The clock starts when
+// the message is fetched, and a subscription fetches up to 500 ahead, so
+// handlers must return quickly (the invoker's only queue the work): 500
+// handler calls must fit in the ack wait, or fetched messages are
+// delivered twice.
 func WithAckWait(d time.Duration) Option { return func(o *options) { o.ackWait = d } }
 
 // WithReplicas sets the stream's replicas in a clustered JetStream
