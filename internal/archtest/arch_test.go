@@ -80,6 +80,8 @@ var allowed = map[string][]string{
 	"internal/store/postgres":          {"internal/store", "internal/whisk"},
 	"internal/store/storetest":         {"internal/store", "internal/whisk"},
 	"internal/bus/local":               {"internal/bus"},
+	"internal/bus/nats":                {"internal/bus"},
+	"internal/bus/bustest":             {"internal/bus", "internal/whisk"},
 	"internal/container/process":       {"internal/container", "internal/whisk", "internal/runtimes"},
 	"internal/container/containertest": {"internal/container", "internal/whisk"},
 	"internal/runtimes":                {"internal/whisk"},
