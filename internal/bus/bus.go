@@ -74,6 +74,26 @@ type (
 	CompletionHandler func(ctx context.Context, c *Completion)
 )
 
+// AckHandler is an invocation handler that keeps the invocation past its
+// return: the bus acknowledges the invocation only when the handler calls
+// ack, and delivers it again (after the bus closes, or the process dies)
+// if ack was never called. ack may be called from any goroutine, once;
+// later calls do nothing. An invoker calls it once the activation's
+// record is stored, so that work queued in memory is not lost with the
+// process. The handler itself must still return quickly.
+type AckHandler func(ctx context.Context, inv *Invocation, ack func())
+
+// AckSubscriber is a Bus whose subscribers may hold an invocation's
+// acknowledgement past the handler's return (bus/nats). A bus that hands
+// invocations over exactly once in process (bus/local) need not implement
+// it: there is nothing to acknowledge. Found by type assertion.
+type AckSubscriber interface {
+	// SubscribeAck is Subscribe with an AckHandler: same rules, except
+	// that an invocation counts as handled when its ack is called, not
+	// when the handler returns.
+	SubscribeAck(ctx context.Context, invoker string, h AckHandler) error
+}
+
 // Bus carries invocations and completions. Methods are safe for concurrent
 // use.
 type Bus interface {

@@ -83,9 +83,16 @@ type Invoker struct {
 	// forbids when its count is zero.
 	running int
 	idle    *sync.Cond
-	queue   []*bus.Invocation // non-blocking invocations not yet started
-	wake    chan struct{}     // buffered(1): the queue grew
-	slots   chan struct{}     // MaxAsync tokens
+	queue   []queued      // non-blocking invocations not yet started
+	wake    chan struct{} // buffered(1): the queue grew
+	slots   chan struct{} // MaxAsync tokens
+}
+
+// queued is a non-blocking invocation waiting to start, with the bus's
+// acknowledgement (nil when the bus has none).
+type queued struct {
+	inv *bus.Invocation
+	ack func()
 }
 
 // New returns an invoker; call Start to receive work.
@@ -119,45 +126,64 @@ func (iv *Invoker) finished() {
 
 // Start subscribes to the invoker's queue until ctx is done. Activations
 // run with ctx as their parent: cancelling it aborts the runs in flight.
+//
+// On a bus that lets a handler hold the acknowledgement
+// (bus.AckSubscriber: NATS), the invoker acknowledges each invocation
+// once its record is stored, so an invocation queued or running when the
+// process dies is delivered again rather than lost. On bus/local the
+// balancer's journal plays that part.
 func (iv *Invoker) Start(ctx context.Context) error {
 	iv.ctx = ctx
 	go iv.dispatch(ctx)
-	return iv.cfg.Bus.Subscribe(ctx, iv.cfg.Name, func(_ context.Context, inv *bus.Invocation) {
-		if !inv.Blocking {
-			iv.mu.Lock()
-			iv.queue = append(iv.queue, inv)
-			iv.mu.Unlock()
-			select {
-			case iv.wake <- struct{}{}:
-			default:
-			}
-			return
-		}
-		iv.started()
-		go func() {
-			defer iv.finished()
-			iv.Run(iv.ctx, inv)
-		}()
+	if s, ok := iv.cfg.Bus.(bus.AckSubscriber); ok {
+		return s.SubscribeAck(ctx, iv.cfg.Name, iv.accept)
+	}
+	return iv.cfg.Bus.Subscribe(ctx, iv.cfg.Name, func(hctx context.Context, inv *bus.Invocation) {
+		iv.accept(hctx, inv, nil)
 	})
+}
+
+// accept takes one invocation off the bus: a blocking one starts at once,
+// a non-blocking one joins the queue. ack, when not nil, is called once
+// the record is stored.
+func (iv *Invoker) accept(_ context.Context, inv *bus.Invocation, ack func()) {
+	if !inv.Blocking {
+		iv.mu.Lock()
+		iv.queue = append(iv.queue, queued{inv, ack})
+		iv.mu.Unlock()
+		select {
+		case iv.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	iv.started()
+	go func() {
+		defer iv.finished()
+		if iv.run(iv.ctx, inv) && ack != nil {
+			ack()
+		}
+	}()
 }
 
 // dispatch starts queued non-blocking invocations in order, at most
 // MaxAsync at a time, until ctx is done. What is still queued then stays
-// in the balancer's journal and runs after a restart.
+// in the balancer's journal (bus/local) or unacknowledged in the stream
+// (NATS) and runs after a restart.
 func (iv *Invoker) dispatch(ctx context.Context) {
 	for {
 		iv.mu.Lock()
-		var inv *bus.Invocation
+		var next queued
 		if len(iv.queue) > 0 {
-			inv = iv.queue[0]
-			iv.queue[0] = nil
+			next = iv.queue[0]
+			iv.queue[0] = queued{}
 			iv.queue = iv.queue[1:]
 			if len(iv.queue) == 0 {
 				iv.queue = nil // let the backing array go
 			}
 		}
 		iv.mu.Unlock()
-		if inv == nil {
+		if next.inv == nil {
 			select {
 			case <-iv.wake:
 				continue
@@ -173,7 +199,9 @@ func (iv *Invoker) dispatch(ctx context.Context) {
 		iv.started()
 		go func() {
 			defer func() { <-iv.slots; iv.finished() }()
-			iv.Run(iv.ctx, inv)
+			if iv.run(iv.ctx, next.inv) && next.ack != nil {
+				next.ack()
+			}
 		}()
 	}
 }
@@ -195,18 +223,24 @@ func (iv *Invoker) Wait() {
 }
 
 // Run runs one invocation to completion: record stored, completion sent.
-func (iv *Invoker) Run(ctx context.Context, inv *bus.Invocation) {
+func (iv *Invoker) Run(ctx context.Context, inv *bus.Invocation) { iv.run(ctx, inv) }
+
+// run is Run; it reports whether the record was stored (and so whether
+// the bus may forget the invocation).
+func (iv *Invoker) run(ctx context.Context, inv *bus.Invocation) (stored bool) {
 	if iv.cfg.Observer != nil {
 		iv.cfg.Observer.Running(1)
 		defer iv.cfg.Observer.Running(-1)
 	}
 	act := iv.execute(ctx, inv)
-	if err := iv.cfg.Activations.Put(ctx, act); err != nil {
+	err := iv.cfg.Activations.Put(ctx, act)
+	if err != nil {
 		iv.cfg.Logger.Error("store activation", "id", act.ActivationID, "err", err)
 	}
 	if err := iv.cfg.Bus.Complete(ctx, &bus.Completion{ActivationID: act.ActivationID, Controller: inv.Controller, Activation: act}); err != nil {
 		iv.cfg.Logger.Debug("complete", "id", act.ActivationID, "err", err)
 	}
+	return err == nil
 }
 
 // outcome is what a run produced, before it becomes a record.

@@ -8,19 +8,24 @@
 // the bus (balancer.New takes a nil journal in scale-out mode), and an
 // invocation published while its invoker is down waits for it.
 //
-// Delivery is at least once. The message is acknowledged when the
-// invoker's handler returns; if the invoker crashes before that, its
-// handler has not returned by the consumer's ack wait (default 30 s), or
-// the bus closes while the handler runs, the message is delivered again,
+// Delivery is at least once. With Subscribe the message is acknowledged
+// when the handler returns; with SubscribeAck (bus.AckSubscriber) when
+// the handler calls ack, which the invoker does once the activation's
+// record is stored, so that work queued in the invoker's memory is not
+// lost with the process. A message not acknowledged is delivered again,
 // to this invoker's next subscription or to another process subscribed
-// under the same name. An invoker must therefore tolerate seeing an
-// activation id twice: activation records are keyed by id, so a second
-// run overwrites the first's record rather than adding one. Note that an
-// invoker whose handler only queues the work in memory has taken it over
-// when the handler returns: work queued but not started when that process
-// dies is lost. Publish gives each message the activation id as its
-// JetStream message id, so publishing one id twice within the stream's
-// duplicate window (2 minutes) stores it once.
+// under the same name: at once when the bus closes (Close hands back every
+// unacknowledged message), after the consumer's ack wait (default 30 s)
+// when the process died. While an ack is held the bus tells JetStream
+// every third of the ack wait that the work is in progress, so a long
+// queue in the invoker is not redelivered; the consumer's max ack pending
+// (JetStream's default, 1000) bounds how many invocations one invoker
+// holds, the rest wait in the stream. An invoker must therefore tolerate
+// seeing an activation id twice: activation records are keyed by id, so
+// a second run overwrites the first's record rather than adding one.
+// Publish gives each message the activation id as its JetStream message
+// id, so publishing one id twice within the stream's duplicate window (2
+// minutes) stores it once.
 //
 // Invocations published one after another by one caller to one invoker
 // reach its handler in that order, one at a time; a redelivered
@@ -127,6 +132,18 @@ type Bus struct {
 	mu          sync.Mutex
 	invokers    map[string]*subscription
 	controllers map[string]*subscription
+
+	// heldMu guards held: the messages handed to an AckHandler and not
+	// yet acknowledged.
+	heldMu sync.Mutex
+	held   map[*heldMsg]struct{}
+}
+
+// heldMsg is a delivered invocation whose acknowledgement the handler
+// holds.
+type heldMsg struct {
+	m    jetstream.Msg
+	once sync.Once
 }
 
 // subscription is one live Subscribe or Completions.
@@ -134,7 +151,10 @@ type subscription struct {
 	ctx context.Context
 }
 
-var _ bus.Bus = (*Bus)(nil)
+var (
+	_ bus.Bus           = (*Bus)(nil)
+	_ bus.AckSubscriber = (*Bus)(nil)
+)
 
 // New connects to the NATS server at url and creates or updates the
 // invocation stream. The stream outlives the Bus; Close leaves it.
@@ -155,7 +175,8 @@ func New(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 		}
 	}
 	b := &Bus{opt: o, log: o.logger, drained: make(chan struct{}),
-		invokers: map[string]*subscription{}, controllers: map[string]*subscription{}}
+		invokers: map[string]*subscription{}, controllers: map[string]*subscription{},
+		held: map[*heldMsg]struct{}{}}
 	nopts := append([]natsgo.Option{natsgo.Name("whirl"), natsgo.MaxReconnects(-1)}, o.natsOpts...)
 	nopts = append(nopts, natsgo.ClosedHandler(func(*natsgo.Conn) { close(b.drained) }))
 	nc, err := natsgo.Connect(url, nopts...)
@@ -182,7 +203,40 @@ func New(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 	}
 	b.nc, b.js = nc, js
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	go b.keepAlive()
 	return b, nil
+}
+
+// Conn returns the bus's NATS connection, for core NATS subjects of the
+// same deployment (the controllers' cache invalidation). Closing the bus
+// closes it.
+func (b *Bus) Conn() *natsgo.Conn { return b.nc }
+
+// Prefix returns the first subject token(s) of the bus's subjects.
+func (b *Bus) Prefix() string { return b.opt.prefix }
+
+// keepAlive tells JetStream, every third of the ack wait until Close,
+// that each held invocation is still being worked on, so that it is not
+// delivered again while it waits in an invoker's queue.
+func (b *Bus) keepAlive() {
+	t := time.NewTicker(b.opt.ackWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.heldMu.Lock()
+		msgs := make([]jetstream.Msg, 0, len(b.held))
+		for h := range b.held {
+			msgs = append(msgs, h.m)
+		}
+		b.heldMu.Unlock()
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+	}
 }
 
 // StreamName returns the name of the invocation stream.
@@ -222,9 +276,21 @@ func (b *Bus) Publish(ctx context.Context, invoker string, inv *bus.Invocation) 
 
 // Subscribe creates (or resumes) invoker's durable consumer and delivers
 // its invocations to h, one at a time, until ctx is done. Each message is
-// acknowledged when h returns. Invocations stored while nobody was
-// subscribed come first.
+// acknowledged when h returns (or handed back, if the bus closed while h
+// ran). Invocations stored while nobody was subscribed come first.
 func (b *Bus) Subscribe(ctx context.Context, invoker string, h bus.InvocationHandler) error {
+	return b.subscribe(ctx, invoker, func(ctx context.Context, inv *bus.Invocation, _ func()) { h(ctx, inv) }, true)
+}
+
+// SubscribeAck is Subscribe, except that each message is acknowledged
+// when h calls its ack, not when h returns. Messages whose ack was not
+// called are handed back to the stream at Close, and delivered again
+// after the ack wait if the process dies.
+func (b *Bus) SubscribeAck(ctx context.Context, invoker string, h bus.AckHandler) error {
+	return b.subscribe(ctx, invoker, h, false)
+}
+
+func (b *Bus) subscribe(ctx context.Context, invoker string, h bus.AckHandler, ackOnReturn bool) error {
 	if !validName(invoker) {
 		return fmt.Errorf("subscribe %q: %w", invoker, ErrName)
 	}
@@ -245,7 +311,7 @@ func (b *Bus) Subscribe(ctx context.Context, invoker string, h bus.InvocationHan
 		b.release(b.invokers, invoker, s)
 		return fmt.Errorf("subscribe %s: consumer: %w", invoker, err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { b.deliver(s, m, h) },
+	cc, err := cons.Consume(func(m jetstream.Msg) { b.deliver(s, m, h, ackOnReturn) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !b.closed.Load() {
 				b.log.Warn("nats bus: consume", "invoker", invoker, "err", err)
@@ -262,10 +328,11 @@ func (b *Bus) Subscribe(ctx context.Context, invoker string, h bus.InvocationHan
 	return nil
 }
 
-// deliver runs h for one message of subscription s and acknowledges it.
-// A message arriving after s or the bus ended goes back to the stream for
-// the next subscriber.
-func (b *Bus) deliver(s *subscription, m jetstream.Msg, h bus.InvocationHandler) {
+// deliver runs h for one message of subscription s and acknowledges it
+// when h returns (ackOnReturn) or when h calls its ack. A message arriving
+// after s or the bus ended goes back to the stream for the next
+// subscriber.
+func (b *Bus) deliver(s *subscription, m jetstream.Msg, h bus.AckHandler, ackOnReturn bool) {
 	if s.ctx.Err() != nil || b.closed.Load() {
 		_ = m.Nak()
 		return
@@ -276,7 +343,15 @@ func (b *Bus) deliver(s *subscription, m jetstream.Msg, h bus.InvocationHandler)
 		_ = m.Term()
 		return
 	}
-	h(b.ctx, &inv)
+	if !ackOnReturn {
+		hm := &heldMsg{m: m}
+		b.heldMu.Lock()
+		b.held[hm] = struct{}{}
+		b.heldMu.Unlock()
+		h(b.ctx, &inv, func() { b.ack(hm, inv.ActivationID) })
+		return
+	}
+	h(b.ctx, &inv, nil)
 	if b.closed.Load() {
 		// The bus closed while h ran: h may have been cut short, so
 		// let the invocation run again rather than risk losing it.
@@ -285,6 +360,29 @@ func (b *Bus) deliver(s *subscription, m jetstream.Msg, h bus.InvocationHandler)
 	}
 	if err := m.Ack(); err != nil {
 		b.log.Warn("nats bus: ack (the invocation will be delivered again)", "id", inv.ActivationID, "err", err)
+	}
+}
+
+// ack acknowledges a held message, once.
+func (b *Bus) ack(hm *heldMsg, id string) {
+	hm.once.Do(func() {
+		b.heldMu.Lock()
+		delete(b.held, hm)
+		b.heldMu.Unlock()
+		if err := hm.m.Ack(); err != nil {
+			b.log.Warn("nats bus: ack (the invocation will be delivered again)", "id", id, "err", err)
+		}
+	})
+}
+
+// nakHeld hands every held message back to the stream, for Close.
+func (b *Bus) nakHeld() {
+	b.heldMu.Lock()
+	held := b.held
+	b.held = map[*heldMsg]struct{}{}
+	b.heldMu.Unlock()
+	for hm := range held {
+		hm.once.Do(func() { _ = hm.m.Nak() })
 	}
 }
 
@@ -390,7 +488,7 @@ func (b *Bus) activate(m map[string]*subscription, name string, s *subscription,
 
 // Close stops delivery and closes the connection, after handing back to
 // the stream every invocation fetched but not yet handled (and any whose
-// handler was running). It waits for the connection's drain, at most the
+// handler was running, or whose ack a SubscribeAck handler still holds). It waits for the connection's drain, at most the
 // NATS drain timeout (30 s by default). The stream and the durable
 // consumers stay.
 func (b *Bus) Close() error {
@@ -401,6 +499,7 @@ func (b *Bus) Close() error {
 	}
 	b.mu.Unlock()
 	b.cancel()
+	b.nakHeld()
 	if err := b.nc.Drain(); err != nil {
 		b.nc.Close()
 		return fmt.Errorf("nats bus: close: %w", err)

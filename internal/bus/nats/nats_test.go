@@ -191,6 +191,74 @@ func TestRedeliveryAfterClose(t *testing.T) {
 	}
 }
 
+// TestHeldAcks shows SubscribeAck: an invocation whose handler returned
+// but never called ack is handed back at Close and delivered to the next
+// subscription under the same name; one whose ack was called is not; the
+// held ack is kept alive past the ack wait rather than redelivered.
+func TestHeldAcks(t *testing.T) {
+	url, prefix := serverURL(t), uniquePrefix()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := open(t, url, prefix, nats.WithAckWait(time.Second))
+	type held struct {
+		inv *bus.Invocation
+		ack func()
+	}
+	got := make(chan held, 10)
+	if err := first.SubscribeAck(ctx, "invoker0", func(_ context.Context, inv *bus.Invocation, ack func()) {
+		got <- held{inv, ack}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"h1", "h2"} {
+		if err := first.Publish(ctx, "invoker0", &bus.Invocation{ActivationID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func(what string) held {
+		select {
+		case h := <-got:
+			return h
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %s", what)
+			return held{}
+		}
+	}
+	h1, h2 := next("h1"), next("h2")
+	if h1.inv.ActivationID != "h1" || h2.inv.ActivationID != "h2" {
+		t.Fatalf("got %s, %s; want h1, h2", h1.inv.ActivationID, h2.inv.ActivationID)
+	}
+	h1.ack()
+	h1.ack() // a second call does nothing
+	// Hold h2 past three ack waits: the keep-alive must stop JetStream
+	// from delivering it again meanwhile.
+	select {
+	case h := <-got:
+		t.Fatalf("%s delivered again while its ack was held", h.inv.ActivationID)
+	case <-time.After(3500 * time.Millisecond):
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h2.ack() // after Close: harmless
+
+	second := open(t, url, prefix)
+	defer second.Close()
+	again := newInbox()
+	if err := second.Subscribe(ctx, "invoker0", again.handler); err != nil {
+		t.Fatal(err)
+	}
+	if inv := again.next(t, "the held invocation"); inv.ActivationID != "h2" {
+		t.Fatalf("got %s, want h2 (h1 was acknowledged)", inv.ActivationID)
+	}
+	if err := second.Publish(ctx, "invoker0", &bus.Invocation{ActivationID: "marker"}); err != nil {
+		t.Fatal(err)
+	}
+	if inv := again.next(t, "the marker"); inv.ActivationID != "marker" {
+		t.Fatalf("got %s after h2, want the marker (h1 was acknowledged)", inv.ActivationID)
+	}
+}
+
 // TestPublishDeduplicates shows that publishing one activation id twice
 // (a controller retrying after a lost acknowledgement) stores it once.
 func TestPublishDeduplicates(t *testing.T) {
