@@ -12,7 +12,8 @@ import (
 // entityCache keeps decoded entities so that an invoke costs no store read
 // and no JSON decode. Writes through this controller invalidate their key;
 // the cache is therefore exact in standalone mode, where one controller
-// sees every write.
+// sees every write. With several controllers, app tells each of the
+// others' writes through Invalidate (scale-out: a NATS subject).
 type entityCache struct {
 	ents store.Entities
 	mu   sync.RWMutex
@@ -61,6 +62,24 @@ func (c *entityCache) get(ctx context.Context, coll, ns, key string, decode func
 	}
 	c.mu.Unlock()
 	return v, ent.Rev, nil
+}
+
+// Invalidate drops the cached entity coll/ns/key (coll as in the store:
+// store.Actions, store.Packages, …), so that the next read loads it from
+// the store. A read already under way when it is called does not put its
+// possibly older document in the cache. App calls it for writes made by
+// another controller; this controller's own writes invalidate themselves.
+// Safe for concurrent use.
+func (c *Controller) Invalidate(coll, ns, key string) { c.cache.invalidate(coll, ns, key) }
+
+// InvalidateAll drops every cached entity: after the controller may have
+// missed invalidations (its connection to the other controllers was
+// down).
+func (c *Controller) InvalidateAll() {
+	c.cache.mu.Lock()
+	c.cache.m = map[string]cached{}
+	c.cache.gen++
+	c.cache.mu.Unlock()
 }
 
 func (c *entityCache) invalidate(coll, ns, key string) {

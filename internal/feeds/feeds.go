@@ -257,6 +257,46 @@ func (s *Service) put(ctx context.Context, key string, sc *Schedule, rev int64) 
 	return s.cfg.Entities.Put(ctx, store.Entity{Collection: store.Feeds, Namespace: Namespace, Key: key, Doc: doc}, rev)
 }
 
+// Reload brings the running schedule key ("ns/trigger") in line with the
+// store after a write made elsewhere (another controller answered the feed
+// lifecycle): it starts or replaces the schedule when the stored revision
+// differs from the running one, and stops it when the store has none. It
+// does nothing before Start.
+func (s *Service) Reload(ctx context.Context, key string) error {
+	s.mu.Lock()
+	started := s.ctx != nil
+	e := s.entries[key]
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	ent, err := s.cfg.Entities.Get(ctx, store.Feeds, Namespace, key)
+	if errors.Is(err, store.ErrNotFound) {
+		s.stop(key)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reload feed schedule %s: %w", key, err)
+	}
+	if e != nil {
+		e.mu.Lock()
+		same := e.rev == ent.Rev
+		e.mu.Unlock()
+		if same {
+			return nil
+		}
+	}
+	var sc Schedule
+	if err := json.Unmarshal(ent.Doc, &sc); err != nil {
+		return fmt.Errorf("reload feed schedule %s: %w", key, err)
+	}
+	if err := sc.compile(); err != nil {
+		return fmt.Errorf("reload feed schedule %s: %w", key, err)
+	}
+	s.run(key, sc, ent.Rev)
+	return nil
+}
+
 // TriggerDeleted ends the schedule of trigger namespace/name, if any.
 func (s *Service) TriggerDeleted(ctx context.Context, namespace, name string) error {
 	key := namespace + "/" + name
