@@ -63,6 +63,33 @@ type Config struct {
 	// ConfigFile is the YAML file Load read, if any.
 	ConfigFile string
 
+	// The scale-out roles (`whirl controller`, `whirl invoker`); `whirl
+	// up` refuses Store and Bus.
+
+	// Store is the PostgreSQL the roles share, a postgres:// URL (or a
+	// key=value DSN). Empty means the embedded SQLite in DataDir.
+	Store string
+	// Bus is the NATS server (JetStream enabled), a nats:// URL; several
+	// may be given comma-separated. Empty means the in-process bus.
+	Bus string
+	// BusPrefix starts every NATS subject and names the stream
+	// (<PREFIX>_INVOKE); deployments sharing a NATS server keep apart by
+	// prefix.
+	BusPrefix string
+	// InvokerName is this invoker's name on the bus (`whirl invoker`).
+	// Resolve derives it from the host name when empty.
+	InvokerName string
+	// Invokers are the invoker names a controller balances over, by hash
+	// of the action.
+	Invokers []string
+	// ControllerName is this controller's name on the bus, where its
+	// completions come back: unique per controller. Resolve derives it
+	// from the host name when empty.
+	ControllerName string
+	// ScheduleAlarms makes this controller run the alarms feeds'
+	// schedules. Exactly one controller of a deployment sets it.
+	ScheduleAlarms bool
+
 	Limits        Limits
 	ContainerPool ContainerPool
 
@@ -117,6 +144,7 @@ func Default() *Config {
 		Sandbox:      "auto",
 		Network:      true,
 		BlockingWait: 60 * time.Second,
+		BusPrefix:    "whirl",
 		Limits: Limits{
 			ActionsInvokesPerMinute:  60,
 			ActionsInvokesConcurrent: 30,
@@ -162,6 +190,12 @@ func (c *Config) Resolve() error {
 	}
 	if !c.wellKnownSet {
 		c.UseWellKnownKeys = IsLoopback(c.Listen)
+	}
+	if c.InvokerName == "" {
+		c.InvokerName = "invoker-" + hostToken()
+	}
+	if c.ControllerName == "" {
+		c.ControllerName = "controller-" + hostToken()
 	}
 	scheme := "http"
 	if c.TLSCert != "" {
@@ -209,6 +243,41 @@ func (c *Config) Validate() error {
 	}
 	if c.BlockingWait <= 0 {
 		bad("blockingWait", "must be positive")
+	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") && !strings.Contains(c.Store, "=") {
+		bad("store", "%q is not a postgres:// URL", redactDSN(c.Store))
+	}
+	if c.Bus != "" {
+		for _, u := range strings.Split(c.Bus, ",") {
+			pu, err := url.Parse(strings.TrimSpace(u))
+			if err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls" && pu.Scheme != "ws" && pu.Scheme != "wss") {
+				bad("bus", "%q is not a nats:// URL", u)
+			}
+		}
+	}
+	if c.BusPrefix == "" {
+		bad("busPrefix", "must not be empty")
+	}
+	for _, tok := range strings.Split(c.BusPrefix, ".") {
+		if c.BusPrefix != "" && !validBusName(tok) {
+			bad("busPrefix", "%q is not a NATS subject prefix (dot-separated tokens of letters, digits, - and _)", c.BusPrefix)
+			break
+		}
+	}
+	if c.InvokerName != "" && !validBusName(c.InvokerName) {
+		bad("invokerName", "%q is not a valid name (letters, digits, - and _)", c.InvokerName)
+	}
+	if c.ControllerName != "" && !validBusName(c.ControllerName) {
+		bad("controllerName", "%q is not a valid name (letters, digits, - and _)", c.ControllerName)
+	}
+	seen := map[string]bool{}
+	for _, n := range c.Invokers {
+		if !validBusName(n) {
+			bad("invokers", "%q is not a valid name (letters, digits, - and _)", n)
+		} else if seen[n] {
+			bad("invokers", "%q is listed twice", n)
+		}
+		seen[n] = true
 	}
 	l := c.Limits
 	for _, n := range []struct {
@@ -268,6 +337,47 @@ func (c *Config) Validate() error {
 		bad("containerPool.maxQueue", "must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// validBusName reports whether s can name an invoker, a controller or a
+// token of the bus prefix: letters, digits, '-' and '_'.
+func validBusName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// hostToken is the host name made a valid bus name, for the default
+// invoker and controller names.
+func hostToken() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "0"
+	}
+	b := []byte(h)
+	for i, r := range b {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 100 {
+		b = b[:100]
+	}
+	return string(b)
+}
+
+// redactDSN hides the password of a URL DSN, for error messages.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
 }
 
 func checkRange(bad func(key, format string, args ...any), key string, min, max, std int64, show func(int64) string) {

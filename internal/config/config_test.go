@@ -380,3 +380,62 @@ func TestKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestRoleKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "whirl.yaml")
+	yaml := "store: postgres://whirl@db:5432/whirl\nbus: nats://nats:4222\ninvokers: [invoker0, invoker1]\ncontrollerName: c0\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	fs := pflag.NewFlagSet("controller", pflag.ContinueOnError)
+	c.BindFlags(fs)
+	c.BindRoleFlags(fs)
+	if err := fs.Parse([]string{"--config", path, "--bus-prefix", "prod", "--schedule-alarms"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Load([]string{"WHIRL_INVOKER_NAME=node-7"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Store != "postgres://whirl@db:5432/whirl" || c.Bus != "nats://nats:4222" || c.BusPrefix != "prod" ||
+		c.InvokerName != "node-7" || c.ControllerName != "c0" || !c.ScheduleAlarms ||
+		strings.Join(c.Invokers, ",") != "invoker0,invoker1" {
+		t.Fatalf("got %+v", c)
+	}
+
+	d := Default()
+	if err := d.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if d.BusPrefix != "whirl" || !strings.HasPrefix(d.InvokerName, "invoker-") || !strings.HasPrefix(d.ControllerName, "controller-") || d.ScheduleAlarms {
+		t.Fatalf("defaults: prefix %q, invoker %q, controller %q, alarms %v", d.BusPrefix, d.InvokerName, d.ControllerName, d.ScheduleAlarms)
+	}
+	if err := d.Set("invokers", " a, b ,,c"); err != nil || strings.Join(d.Invokers, "|") != "a|b|c" {
+		t.Fatalf("invokers = %q, %v", d.Invokers, err)
+	}
+
+	for key, value := range map[string]string{
+		"store":          "mysql://x",
+		"bus":            "http://nats:4222",
+		"busPrefix":      "a.*",
+		"invokerName":    "node.7",
+		"controllerName": "c 0",
+		"invokers":       "a,a",
+	} {
+		c := Default()
+		if err := c.Set(key, value); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Resolve()
+		if err == nil || !strings.HasPrefix(err.Error(), key+":") {
+			t.Errorf("%s=%q: got %v, want an error naming %s", key, value, err, key)
+		}
+	}
+	c = Default()
+	_ = c.Set("store", "postgres://whirl:secret@db/whirl?x=")
+	_ = c.Set("bus", "nats://a:4222, nats://b:4222")
+	if err := c.Resolve(); err != nil {
+		t.Fatalf("valid role keys refused: %v", err)
+	}
+}

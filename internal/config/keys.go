@@ -20,10 +20,12 @@ import (
 type knob struct {
 	key string
 	set func(c *Config, v string) error
+	// list knobs take a comma-separated value, or a YAML list.
+	list bool
 }
 
 func intKnob(key string, field func(*Config) *int) knob {
-	return knob{key, func(c *Config, v string) error {
+	return knob{key: key, set: func(c *Config, v string) error {
 		n, err := parseInt(v)
 		if err != nil {
 			return err
@@ -37,7 +39,7 @@ func intKnob(key string, field func(*Config) *int) knob {
 }
 
 func mbKnob(key string, field func(*Config) *int) knob {
-	return knob{key, func(c *Config, v string) error {
+	return knob{key: key, set: func(c *Config, v string) error {
 		n, err := parseMB(v)
 		if err != nil {
 			return err
@@ -51,7 +53,7 @@ func mbKnob(key string, field func(*Config) *int) knob {
 }
 
 func bytesKnob(key string, field func(*Config) *int64) knob {
-	return knob{key, func(c *Config, v string) error {
+	return knob{key: key, set: func(c *Config, v string) error {
 		n, err := parseBytes(v, 1)
 		if err != nil {
 			return err
@@ -62,7 +64,7 @@ func bytesKnob(key string, field func(*Config) *int64) knob {
 }
 
 func durationKnob(key string, field func(*Config) *time.Duration) knob {
-	return knob{key, func(c *Config, v string) error {
+	return knob{key: key, set: func(c *Config, v string) error {
 		d, err := parseDuration(v)
 		if err != nil {
 			return err
@@ -73,14 +75,14 @@ func durationKnob(key string, field func(*Config) *time.Duration) knob {
 }
 
 func stringKnob(key string, field func(*Config) *string) knob {
-	return knob{key, func(c *Config, v string) error {
+	return knob{key: key, set: func(c *Config, v string) error {
 		*field(c) = v
 		return nil
 	}}
 }
 
 func boolKnob(key string, field func(*Config) *bool) knob {
-	return knob{key, func(c *Config, v string) error {
+	return knob{key: key, set: func(c *Config, v string) error {
 		b, err := parseBool(v)
 		if err != nil {
 			return err
@@ -108,7 +110,7 @@ var knobs = func() []knob {
 		stringKnob("sandbox", func(c *Config) *string { return &c.Sandbox }),
 		boolKnob("network", func(c *Config) *bool { return &c.Network }),
 		stringKnob("runtimes", func(c *Config) *string { return &c.RuntimesFile }),
-		{"useWellKnownKeys", func(c *Config, v string) error {
+		{key: "useWellKnownKeys", set: func(c *Config, v string) error {
 			b, err := parseBool(v)
 			if err != nil {
 				return err
@@ -117,6 +119,21 @@ var knobs = func() []knob {
 			return nil
 		}},
 		durationKnob("blockingWait", func(c *Config) *time.Duration { return &c.BlockingWait }),
+		stringKnob("store", func(c *Config) *string { return &c.Store }),
+		stringKnob("bus", func(c *Config) *string { return &c.Bus }),
+		stringKnob("busPrefix", func(c *Config) *string { return &c.BusPrefix }),
+		stringKnob("invokerName", func(c *Config) *string { return &c.InvokerName }),
+		stringKnob("controllerName", func(c *Config) *string { return &c.ControllerName }),
+		{key: "invokers", list: true, set: func(c *Config, v string) error {
+			c.Invokers = nil
+			for _, n := range strings.Split(v, ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					c.Invokers = append(c.Invokers, n)
+				}
+			}
+			return nil
+		}},
+		boolKnob("scheduleAlarms", func(c *Config) *bool { return &c.ScheduleAlarms }),
 		intKnob("limits.actionsInvokesPerminute", func(c *Config) *int { return &c.Limits.ActionsInvokesPerMinute }),
 		intKnob("limits.actionsInvokesConcurrent", func(c *Config) *int { return &c.Limits.ActionsInvokesConcurrent }),
 		intKnob("limits.triggersFiresPerminute", func(c *Config) *int { return &c.Limits.TriggersFiresPerMinute }),
@@ -234,6 +251,16 @@ func (c *Config) loadYAML(data []byte) error {
 				errs = append(errs, fmt.Errorf("%s: unknown key", shown))
 			}
 		case []any:
+			if k, ok := byKey[strings.ToLower(prefix)]; ok && k.list {
+				parts := make([]string, len(v))
+				for i, x := range v {
+					parts[i] = fmt.Sprint(x)
+				}
+				if err := k.set(c, strings.Join(parts, ",")); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", shown, err))
+				}
+				return
+			}
 			errs = append(errs, fmt.Errorf("%s: expected a single value, got a list", shown))
 		default:
 			s := fmt.Sprint(v) // json.Number keeps the text as written
@@ -318,6 +345,50 @@ var flagKeys = []struct{ flag, key, usage string }{
 	{"runtimes", "runtimes", "runtimes manifest file (default built in)"},
 }
 
+// roleFlagKeys are the flags of the scale-out roles, bound by
+// BindRoleFlags.
+var roleFlagKeys = []struct{ flag, key, usage string }{
+	{"store", "store", "PostgreSQL shared by every role, postgres://user@host:5432/db"},
+	{"bus", "bus", "NATS server with JetStream, nats://host:4222"},
+	{"bus-prefix", "busPrefix", "first token(s) of the NATS subjects and stream name (default whirl)"},
+	{"invoker-name", "invokerName", "this invoker's name on the bus (default invoker-<hostname>)"},
+	{"invokers", "invokers", "invoker names the controller balances over, comma-separated"},
+	{"controller-name", "controllerName", "this controller's name on the bus, unique per controller (default controller-<hostname>)"},
+	{"schedule-alarms", "scheduleAlarms", "run the alarms feeds' schedules here (exactly one controller)"},
+}
+
+// BindRoleFlags registers the scale-out flags on fs (after BindFlags):
+// --store, --bus, --bus-prefix, --invoker-name, --invokers,
+// --controller-name and --schedule-alarms. Like the others they take effect
+// in Load.
+func (c *Config) BindRoleFlags(fs *pflag.FlagSet) {
+	if c.flags == nil {
+		c.BindFlags(fs)
+	}
+	for _, f := range roleFlagKeys {
+		if f.key == "scheduleAlarms" {
+			c.flags.named[f.flag] = new(string)
+			fs.Var(boolString{c.flags.named[f.flag]}, f.flag, f.usage)
+			fs.Lookup(f.flag).NoOptDefVal = "true"
+			continue
+		}
+		c.flags.named[f.flag] = fs.String(f.flag, "", f.usage)
+	}
+}
+
+// boolString is a flag value that keeps the text of a boolean flag for
+// Load to parse.
+type boolString struct{ p *string }
+
+func (b boolString) String() string {
+	if b.p == nil {
+		return ""
+	}
+	return *b.p
+}
+func (b boolString) Set(v string) error { *b.p = v; return nil }
+func (b boolString) Type() string       { return "bool" }
+
 // BindFlags registers Whirl's server flags on fs: --listen, --data-dir,
 // --config, --tls-cert, --tls-key, --api-host, --sandbox, --runtimes and
 // --set key=value (repeatable, any key of Keys). The values take effect in
@@ -356,8 +427,8 @@ func (c *Config) Load(environ []string) error {
 	}
 	if fv := c.flags; fv != nil {
 		var errs []error
-		for _, f := range flagKeys {
-			if fv.fs.Changed(f.flag) {
+		for _, f := range append(flagKeys[:len(flagKeys):len(flagKeys)], roleFlagKeys...) {
+			if _, bound := fv.named[f.flag]; bound && fv.fs.Changed(f.flag) {
 				if err := c.Set(f.key, *fv.named[f.flag]); err != nil {
 					errs = append(errs, fmt.Errorf("--%s: %w", f.flag, err))
 				}
