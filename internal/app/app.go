@@ -61,7 +61,8 @@ type App struct {
 	factory  container.Factory
 	pool     *containerpool.Pool
 	invoker  *invoker.Invoker
-	bus      *buslocal.Bus
+	bus      bus.Bus
+	ctrl     *controller.Controller
 	feeds    *feeds.Service
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -87,6 +88,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 			a.Close(context.Background())
 		}
 	}()
+	if cfg.Store != "" {
+		return nil, errors.New("store: whirl up runs the embedded store; run whirl controller and whirl invoker to share PostgreSQL")
+	}
+	if cfg.Bus != "" {
+		return nil, errors.New("bus: whirl up runs the in-process bus; run whirl controller and whirl invoker to share NATS")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -99,20 +106,20 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap keys: %w", err)
 	}
-	if cfg.RuntimesFile != "" {
-		a.manifest, err = runtimes.Load(cfg.RuntimesFile)
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		a.manifest = runtimes.Default()
+	if err := a.loadManifest(cfg); err != nil {
+		return nil, err
 	}
 	a.Metrics = metrics.New()
 	a.bus = buslocal.New()
-	if err := a.startInvoker(cfg, st); err != nil {
+	if err := a.startInvoker(cfg, st, invokerName); err != nil {
 		return nil, err
 	}
-	lb, err := a.startController(ctx, cfg, st)
+	lb, err := a.startController(ctx, cfg, st, controllerRole{
+		name:     controllerName,
+		journal:  st.Journal(),
+		invokers: []string{invokerName},
+		alarms:   true,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -126,10 +133,21 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	return a, nil
 }
 
+// loadManifest loads the runtimes manifest: cfg's file, or the built-in
+// one.
+func (a *App) loadManifest(cfg *config.Config) (err error) {
+	if cfg.RuntimesFile != "" {
+		a.manifest, err = runtimes.Load(cfg.RuntimesFile)
+		return err
+	}
+	a.manifest = runtimes.Default()
+	return nil
+}
+
 // startInvoker builds the invoker side — the process container factory,
-// the pool with its stem cells, the invoker — and subscribes it to the
-// bus. In scale-out mode `whirl invoker` runs this part alone.
-func (a *App) startInvoker(cfg *config.Config, st store.Store) (err error) {
+// the pool with its stem cells, the invoker named name — and subscribes
+// it to a.bus. In scale-out mode `whirl invoker` runs this part alone.
+func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err error) {
 	logger := a.logger
 	apiHost := cfg.APIHost
 	// Containers' code lives outside the data directory, in a directory the
@@ -180,7 +198,7 @@ func (a *App) startInvoker(cfg *config.Config, st store.Store) (err error) {
 	})
 
 	a.invoker = invoker.New(invoker.Config{
-		Name:        invokerName,
+		Name:        name,
 		Bus:         a.bus,
 		Pool:        a.pool,
 		Activations: st.Activations(),
@@ -200,13 +218,21 @@ func (a *App) startInvoker(cfg *config.Config, st store.Store) (err error) {
 	return nil
 }
 
-// startController builds the controller side — the balancer with its
-// journal, authentication, throttles, the built-in feeds and the REST
-// API — over the same bus. In scale-out mode `whirl controller` runs this
-// part alone.
-func (a *App) startController(ctx context.Context, cfg *config.Config, st store.Store) (*balancer.Balancer, error) {
+// controllerRole is what differs between the controller of `whirl up`
+// and `whirl controller`.
+type controllerRole struct {
+	name     string        // the controller's name on the bus
+	journal  store.Journal // nil when the bus is durable (NATS)
+	invokers []string      // the invokers the balancer hashes over
+	alarms   bool          // run the alarms schedules here
+}
+
+// startController builds the controller side — the balancer, the
+// authentication, throttles, the built-in feeds and the REST API — over
+// a.bus. In scale-out mode `whirl controller` runs this part alone.
+func (a *App) startController(ctx context.Context, cfg *config.Config, st store.Store, role controllerRole) (*balancer.Balancer, error) {
 	logger := a.logger
-	lb := balancer.New(controllerName, a.bus, st.Journal(), []string{invokerName})
+	lb := balancer.New(role.name, a.bus, role.journal, role.invokers)
 	lb.Rehydrate = func(ctx context.Context, inv *bus.Invocation) error {
 		f := inv.Action.FQN()
 		e, err := st.Entities().Get(ctx, store.Actions, f.Namespace, f.Key())
@@ -249,7 +275,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 	}
 	ctrl := controller.New(controller.Config{
 		Builtins:      a.feeds,
-		Name:          controllerName,
+		Name:          role.name,
 		Store:         st,
 		Auth:          authn,
 		Throttle:      th,
@@ -274,9 +300,12 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		Logger: logger,
 	})
 	a.handler = ctrl
+	a.ctrl = ctrl
 	lb.Resume = ctrl.ResumeSequence
-	if err := a.feeds.Start(a.ctx, ctrl); err != nil {
-		return nil, err
+	if role.alarms {
+		if err := a.feeds.Start(a.ctx, ctrl); err != nil {
+			return nil, err
+		}
 	}
 	return lb, nil
 }

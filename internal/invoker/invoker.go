@@ -160,7 +160,7 @@ func (iv *Invoker) accept(_ context.Context, inv *bus.Invocation, ack func()) {
 	iv.started()
 	go func() {
 		defer iv.finished()
-		if iv.run(iv.ctx, inv) && ack != nil {
+		if iv.run(iv.ctx, inv, ack != nil) && ack != nil {
 			ack()
 		}
 	}()
@@ -199,7 +199,7 @@ func (iv *Invoker) dispatch(ctx context.Context) {
 		iv.started()
 		go func() {
 			defer func() { <-iv.slots; iv.finished() }()
-			if iv.run(iv.ctx, next.inv) && next.ack != nil {
+			if iv.run(iv.ctx, next.inv, next.ack != nil) && next.ack != nil {
 				next.ack()
 			}
 		}()
@@ -223,16 +223,22 @@ func (iv *Invoker) Wait() {
 }
 
 // Run runs one invocation to completion: record stored, completion sent.
-func (iv *Invoker) Run(ctx context.Context, inv *bus.Invocation) { iv.run(ctx, inv) }
+func (iv *Invoker) Run(ctx context.Context, inv *bus.Invocation) { iv.run(ctx, inv, false) }
 
 // run is Run; it reports whether the record was stored (and so whether
-// the bus may forget the invocation).
-func (iv *Invoker) run(ctx context.Context, inv *bus.Invocation) (stored bool) {
+// the bus may forget the invocation). When durable is true the bus
+// delivers the invocation again unless it is acknowledged, so a run cut
+// short by ctx (the invoker shutting down) stores nothing: it runs again
+// in full rather than leaving a record of the interruption.
+func (iv *Invoker) run(ctx context.Context, inv *bus.Invocation, durable bool) (stored bool) {
 	if iv.cfg.Observer != nil {
 		iv.cfg.Observer.Running(1)
 		defer iv.cfg.Observer.Running(-1)
 	}
 	act := iv.execute(ctx, inv)
+	if durable && ctx.Err() != nil {
+		return false
+	}
 	err := iv.cfg.Activations.Put(ctx, act)
 	if err != nil {
 		iv.cfg.Logger.Error("store activation", "id", act.ActivationID, "err", err)
