@@ -160,12 +160,19 @@ func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err
 	if err := os.Chmod(a.workDir, 0o711); err != nil {
 		return fmt.Errorf("container work dir: %w", err)
 	}
+	// The data directory is hidden from actions; `whirl invoker` keeps
+	// nothing there and it may not exist (the sandbox cannot hide what
+	// is not there).
+	var hide []string
+	if _, err := os.Stat(cfg.DataDir); err == nil {
+		hide = append(hide, cfg.DataDir)
+	}
 	pf, err := process.New(process.Options{
 		WorkDir:  a.workDir,
 		Sandbox:  cfg.Sandbox,
 		Network:  cfg.Network,
 		APIHost:  apiHost,
-		HideDirs: []string{cfg.DataDir},
+		HideDirs: hide,
 	})
 	if err != nil {
 		return fmt.Errorf("container factory: %w", err)
