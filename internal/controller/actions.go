@@ -160,16 +160,8 @@ func (c *Controller) putAction(w http.ResponseWriter, r *http.Request, id auth.I
 	if err != nil {
 		return err
 	}
-	overwrite, err := boolParam(r, "overwrite", false)
+	overwrite, put, err := readPut[whisk.ActionPut](r)
 	if err != nil {
-		return err
-	}
-	body, err := readBody(r, MaxEntityBody)
-	if err != nil {
-		return err
-	}
-	var put whisk.ActionPut
-	if err := whisk.DecodeStrict(body, &put); err != nil {
 		return err
 	}
 	if err := checkKeyValues("parameters", put.Parameters); err != nil {

@@ -324,16 +324,8 @@ func (c *Controller) putPackage(w http.ResponseWriter, r *http.Request, id auth.
 	if name == "default" {
 		return whisk.BadRequest(whisk.MsgPackageNameReserved)
 	}
-	overwrite, err := boolParam(r, "overwrite", false)
+	overwrite, put, err := readPut[whisk.PackagePut](r)
 	if err != nil {
-		return err
-	}
-	body, err := readBody(r, MaxEntityBody)
-	if err != nil {
-		return err
-	}
-	var put whisk.PackagePut
-	if err := whisk.DecodeStrict(body, &put); err != nil {
 		return err
 	}
 	ctx := r.Context()

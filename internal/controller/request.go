@@ -42,6 +42,20 @@ const (
 	msgSkipRange  = "The value '%s' is not greater than or equal to 0 for %s."
 )
 
+// readPut reads what every entity PUT carries besides the name: the
+// overwrite parameter and a body (at most MaxEntityBody) decoded into T.
+func readPut[T any](r *http.Request) (overwrite bool, put T, err error) {
+	if overwrite, err = boolParam(r, "overwrite", false); err != nil {
+		return false, put, err
+	}
+	body, err := readBody(r, MaxEntityBody)
+	if err != nil {
+		return false, put, err
+	}
+	err = whisk.DecodeStrict(body, &put)
+	return overwrite, put, err
+}
+
 // listParams are the paging parameters of every list route.
 type listParams struct {
 	limit, skip int

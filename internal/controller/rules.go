@@ -98,16 +98,8 @@ func (c *Controller) putRule(w http.ResponseWriter, r *http.Request, id auth.Ide
 	if err := whisk.ValidateName(name); err != nil {
 		return err
 	}
-	overwrite, err := boolParam(r, "overwrite", false)
+	overwrite, put, err := readPut[whisk.RulePut](r)
 	if err != nil {
-		return err
-	}
-	body, err := readBody(r, MaxEntityBody)
-	if err != nil {
-		return err
-	}
-	var put whisk.RulePut
-	if err := whisk.DecodeStrict(body, &put); err != nil {
 		return err
 	}
 	ctx := r.Context()

@@ -121,16 +121,8 @@ func (c *Controller) putTrigger(w http.ResponseWriter, r *http.Request, id auth.
 	if err := whisk.ValidateName(name); err != nil {
 		return err
 	}
-	overwrite, err := boolParam(r, "overwrite", false)
+	overwrite, put, err := readPut[whisk.TriggerPut](r)
 	if err != nil {
-		return err
-	}
-	body, err := readBody(r, MaxEntityBody)
-	if err != nil {
-		return err
-	}
-	var put whisk.TriggerPut
-	if err := whisk.DecodeStrict(body, &put); err != nil {
 		return err
 	}
 	if n := len(mustJSON(put.Parameters)); n > 1<<20 {
