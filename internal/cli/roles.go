@@ -3,11 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,63 +99,25 @@ as __OW_API_HOST. See docs/scale-out.md.`,
 
 // runRole runs `whirl controller` or `whirl invoker` until a signal.
 func runRole(ctx context.Context, e *env, cfg *srvconfig.Config, logLevel, role string) error {
-	started := time.Now()
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})).With("role", role)
-	ln, err := net.Listen("tcp", cfg.Listen)
+	logger, err := newLogger(e, logLevel)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	newRole, name := app.NewController, cfg.ControllerName
-	if role == "invoker" {
-		newRole, name = app.NewInvoker, cfg.InvokerName
-	}
-	a, err := newRole(ctx, cfg, logger)
-	if err != nil {
-		ln.Close()
 		return err
 	}
-	if a.Warning != "" {
-		logger.Warn(a.Warning)
+	logger = logger.With("role", role)
+	build, name := app.NewController, cfg.ControllerName
+	if role == "invoker" {
+		build, name = app.NewInvoker, cfg.InvokerName
 	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ln) }()
-	fmt.Fprintf(e.stdout, "whirl %s %s is up on %s (bus prefix %s, started in %s)\n", role, name, ln.Addr(), cfg.BusPrefix, time.Since(started).Round(time.Millisecond))
-	if role == "controller" {
+	return serve(ctx, e, cfg, logger, build, "running activations finish", func(a *app.App, addr net.Addr, took time.Duration) {
+		fmt.Fprintf(e.stdout, "whirl %s %s is up on %s (bus prefix %s, started in %s)\n", role, name, addr, cfg.BusPrefix, took)
+		if role != "controller" {
+			return
+		}
 		fmt.Fprintf(e.stdout, "  apihost: %s\n  invokers: %v\n", cfg.APIHost, cfg.Invokers)
 		for _, k := range a.Keys {
-			if k.New {
-				fmt.Fprintf(e.stdout, "  auth (%s): %s\n", k.Namespace, k.AuthKey())
-			} else if k.Namespace == auth.GuestNamespace && cfg.UseWellKnownKeys {
+			if k.New || k.Namespace == auth.GuestNamespace && cfg.UseWellKnownKeys {
 				fmt.Fprintf(e.stdout, "  auth (%s): %s\n", k.Namespace, k.AuthKey())
 			}
 		}
-	}
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	select {
-	case err := <-served:
-		a.Close(context.Background())
-		return err
-	case <-sig:
-	case <-ctx.Done():
-	}
-	fmt.Fprintf(e.stdout, "whirl %s: shutting down (running activations finish; Ctrl-C again to force)\n", role)
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	go func() {
-		select {
-		case <-sig:
-			cancel()
-		case <-sctx.Done():
-		}
-	}()
-	err = a.Close(sctx)
-	<-served
-	return err
+	})
 }

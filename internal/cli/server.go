@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -62,17 +64,55 @@ keys and prints them, unless --set useWellKnownKeys=true asks otherwise.`,
 }
 
 func runUp(ctx context.Context, e *env, cfg *srvconfig.Config, logLevel string) error {
-	started := time.Now()
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	logger, err := newLogger(e, logLevel)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	return serve(ctx, e, cfg, logger, app.New, "in-flight calls finish", func(a *app.App, _ net.Addr, took time.Duration) {
+		fmt.Fprintf(e.stdout, "whirl is up at %s (data in %s, started in %s)\n", cfg.APIHost, cfg.DataDir, took)
+		fmt.Fprintf(e.stdout, "  apihost: %s\n", cfg.APIHost)
+		for _, k := range a.Keys {
+			if k.Namespace == auth.GuestNamespace || k.New {
+				fmt.Fprintf(e.stdout, "  auth (%s): %s\n", k.Namespace, k.AuthKey())
+			}
+		}
+		if len(a.Keys) > 0 {
+			fmt.Fprintf(e.stdout, "  try:  wsk property set --apihost %s --auth %s\n", cfg.APIHost, a.Keys[0].AuthKey())
+		}
+	})
+}
+
+// newLogger returns the server log at level on stderr.
+func newLogger(e *env, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// serve builds an App on cfg, serves it on cfg.Listen, prints banner once
+// it answers, and runs until serving fails, a signal arrives or ctx ends;
+// then it closes the App (what is running finishes; a second signal
+// forces the close).
+func serve(ctx context.Context, e *env, cfg *srvconfig.Config, logger *slog.Logger,
+	build func(context.Context, *srvconfig.Config, *slog.Logger) (*app.App, error),
+	finishing string, banner func(a *app.App, addr net.Addr, took time.Duration)) error {
+	started := time.Now()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	a, err := app.New(ctx, cfg, logger)
+	// Port 0 asks for any free port: actions and the banner need the one
+	// the listener got.
+	if host, port, _ := net.SplitHostPort(cfg.Listen); port == "0" {
+		got := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		cfg.Listen = net.JoinHostPort(host, got)
+		if strings.HasSuffix(cfg.APIHost, ":0") {
+			cfg.APIHost = strings.TrimSuffix(cfg.APIHost, ":0") + ":" + got
+		}
+	}
+	a, err := build(ctx, cfg, logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -82,17 +122,7 @@ func runUp(ctx context.Context, e *env, cfg *srvconfig.Config, logLevel string) 
 	}
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ln) }()
-
-	fmt.Fprintf(e.stdout, "whirl is up at %s (data in %s, started in %s)\n", cfg.APIHost, cfg.DataDir, time.Since(started).Round(time.Millisecond))
-	fmt.Fprintf(e.stdout, "  apihost: %s\n", cfg.APIHost)
-	for _, k := range a.Keys {
-		if k.Namespace == auth.GuestNamespace || k.New {
-			fmt.Fprintf(e.stdout, "  auth (%s): %s\n", k.Namespace, k.AuthKey())
-		}
-	}
-	if len(a.Keys) > 0 {
-		fmt.Fprintf(e.stdout, "  try:  wsk property set --apihost %s --auth %s\n", cfg.APIHost, a.Keys[0].AuthKey())
-	}
+	banner(a, ln.Addr(), time.Since(started).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -104,7 +134,7 @@ func runUp(ctx context.Context, e *env, cfg *srvconfig.Config, logLevel string) 
 	case <-sig:
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(e.stdout, "whirl: shutting down (in-flight calls finish; Ctrl-C again to force)")
+	fmt.Fprintf(e.stdout, "whirl: shutting down (%s; Ctrl-C again to force)\n", finishing)
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	go func() {
