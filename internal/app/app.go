@@ -56,6 +56,7 @@ type App struct {
 	Warning string
 
 	handler  http.Handler
+	limits   *nsLimits // per-namespace throttles (controller side)
 	workDir  string
 	manifest *runtimes.Manifest
 	factory  container.Factory
@@ -257,11 +258,18 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		return nil, err
 	}
 	authn := auth.NewAuthenticator(st.Auth())
-	th := throttle.New(throttle.Limits{
+	defaults := throttle.Limits{
 		InvokesPerMinute:  cfg.Limits.ActionsInvokesPerMinute,
 		ConcurrentInvokes: cfg.Limits.ActionsInvokesConcurrent,
 		FiresPerMinute:    cfg.Limits.TriggersFiresPerMinute,
-	})
+	}
+	th := throttle.New(defaults)
+	limits := &nsLimits{st: st.Entities(), th: th, defaults: defaults, cfg: cfg}
+	a.limits = limits
+	if err := limits.reload(ctx); err != nil {
+		return nil, err
+	}
+	go limits.run(a.ctx, logger.Warn)
 	// The built-in alarms feeds run in process: installed at every start,
 	// their schedules reloaded once the controller can fire.
 	a.feeds = feeds.New(feeds.Config{
@@ -294,7 +302,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		BlockingWait:  cfg.BlockingWait,
 		SequenceMax:   cfg.Limits.ActionsSequenceMaxLength,
 		ConcurrentMax: cfg.Limits.ActionsInvokesConcurrent,
-		LimitsJSON:    cfg.LimitsJSON,
+		LimitsJSON:    limits.json,
 		InfoLimits:    cfg.InfoLimitsJSON,
 		Metrics:       a.Metrics.Handler(),
 		Stats:         a.namespaceStats,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/auth"
 	srvconfig "github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/whisk"
 )
 
 // addServerCommands adds up, admin, bench and proxy.
@@ -291,8 +293,93 @@ created.`,
 			})
 		},
 	})
-	cmd.AddCommand(ns, key)
+	cmd.AddCommand(ns, key, newAdminLimitsCmd(e, open))
 	return cmd
+}
+
+// newAdminLimitsCmd is `whirl admin limits`, OpenWhisk's `wskadmin
+// limits`: per-namespace overrides of the throttles.
+func newAdminLimitsCmd(e *env, open func(context.Context) (store.Store, error)) *cobra.Command {
+	limits := &cobra.Command{Use: "limits", Short: "Set, show or remove a namespace's own throttles"}
+	var perMinute, concurrent, fires int
+	set := &cobra.Command{
+		Use:   "set NAMESPACE",
+		Short: "Override the invocation and fire limits of a namespace (a running Whirl applies them within 10 s)",
+		Example: `  whirl admin limits set guest --invocations-per-minute 6000 --concurrent-invocations 500
+  whirl admin limits set spammer --invocations-per-minute 0   # block the namespace`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var o whisk.NamespaceLimits
+			flags := cmd.Flags()
+			if flags.Changed("invocations-per-minute") {
+				o.InvocationsPerMinute = &perMinute
+			}
+			if flags.Changed("concurrent-invocations") {
+				o.ConcurrentInvocations = &concurrent
+			}
+			if flags.Changed("fires-per-minute") {
+				o.FiresPerMinute = &fires
+			}
+			if o == (whisk.NamespaceLimits{}) {
+				return errors.New("set at least one of --invocations-per-minute, --concurrent-invocations, --fires-per-minute")
+			}
+			if err := validNamespace(args[0]); err != nil {
+				return err
+			}
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				if err := app.SetNamespaceLimits(cmd.Context(), st, args[0], o); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "ok: set limits of namespace %s\n", args[0])
+				return nil
+			})
+		},
+	}
+	set.Flags().IntVar(&perMinute, "invocations-per-minute", 0, "invocations per minute (0 blocks, -1 unlimited)")
+	set.Flags().IntVar(&concurrent, "concurrent-invocations", 0, "invocations in flight at once (0 blocks, -1 unlimited)")
+	set.Flags().IntVar(&fires, "fires-per-minute", 0, "trigger fires per minute (0 blocks, -1 unlimited)")
+	get := &cobra.Command{
+		Use:   "get NAMESPACE",
+		Short: "Show a namespace's own limits (unset ones follow the system's)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				o, err := app.NamespaceLimits(cmd.Context(), st, args[0])
+				if errors.Is(err, store.ErrNotFound) {
+					fmt.Fprintf(e.stdout, "namespace %s has the system limits\n", args[0])
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				show := func(name string, v *int) {
+					if v != nil {
+						fmt.Fprintf(e.stdout, "%s = %d\n", name, *v)
+					}
+				}
+				show("invocationsPerMinute", o.InvocationsPerMinute)
+				show("concurrentInvocations", o.ConcurrentInvocations)
+				show("firesPerMinute", o.FiresPerMinute)
+				return nil
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete NAMESPACE",
+		Short: "Remove a namespace's own limits: it gets the system's again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), open, func(st store.Store) error {
+				if err := app.DeleteNamespaceLimits(cmd.Context(), st, args[0]); err != nil {
+					return fmt.Errorf("delete limits of %s: %w", args[0], err)
+				}
+				fmt.Fprintf(e.stdout, "ok: deleted limits of namespace %s\n", args[0])
+				return nil
+			})
+		},
+	}
+	limits.AddCommand(set, get, del)
+	return limits
 }
 
 func addKey(ctx context.Context, st store.Store, namespace string) (string, error) {

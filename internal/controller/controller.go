@@ -54,11 +54,11 @@ type Config struct {
 	ResolveKind   KindResolver
 	Kinds         func() map[string]any // runtimes for GET /
 	Limits        whisk.ActionLimitRanges
-	PayloadMax    int64         // bytes of an invoke or fire body (1 MB)
-	BlockingWait  time.Duration // longest blocking wait (60 s)
-	SequenceMax   int           // atomic actions in a sequence (50)
-	ConcurrentMax int           // the namespace's concurrent invocations (limits.instances bound)
-	LimitsJSON    func() map[string]any
+	PayloadMax    int64                                 // bytes of an invoke or fire body (1 MB)
+	BlockingWait  time.Duration                         // longest blocking wait (60 s)
+	SequenceMax   int                                   // atomic actions in a sequence (50)
+	ConcurrentMax int                                   // the namespace's concurrent invocations (limits.instances bound)
+	LimitsJSON    func(namespace string) map[string]any // the limits in force for a namespace
 	InfoLimits    func() map[string]any
 	Metrics       http.Handler // GET /metrics; may be nil
 	Stats         func(namespace string) any
@@ -308,7 +308,7 @@ func (c *Controller) getNamespace(w http.ResponseWriter, r *http.Request, id aut
 func (c *Controller) getLimits(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
 	var body map[string]any
 	if c.cfg.LimitsJSON != nil {
-		body = c.cfg.LimitsJSON()
+		body = c.cfg.LimitsJSON(ns)
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil

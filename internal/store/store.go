@@ -52,7 +52,26 @@ const (
 	// by the trigger they fire. Like APIs it has its own name scope: a
 	// schedule never collides with an entity of the same key.
 	Feeds = "feeds"
+	// Limits holds per-namespace overrides of the throttles (whirl admin
+	// limits), all in namespace LimitsNamespace, keyed by the namespace
+	// they apply to. It has its own name scope.
+	Limits = "limits"
 )
+
+// LimitsNamespace is where the Limits collection keeps every override, so
+// that one List reads them all.
+const LimitsNamespace = "whisk.system"
+
+// Scope returns the name scope of a collection: actions, triggers, rules
+// and packages share one ("", as OpenWhisk's names are unique across
+// them in a namespace); every other collection is a scope of its own.
+func Scope(collection string) string {
+	switch collection {
+	case Actions, Triggers, Rules, Packages:
+		return ""
+	}
+	return collection
+}
 
 // Entity is one stored entity document. Key is the name within the
 // namespace ("hello", or "pkg/hello" for an action in a package). Doc is

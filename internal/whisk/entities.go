@@ -95,3 +95,12 @@ type RulePut struct {
 	Trigger     string    `json:"trigger,omitempty"`
 	Action      string    `json:"action,omitempty"`
 }
+
+// NamespaceLimits overrides the system throttles for one namespace
+// (`whirl admin limits set`, OpenWhisk's `wskadmin limits set`). A nil
+// field keeps the system value; 0 blocks the namespace.
+type NamespaceLimits struct {
+	InvocationsPerMinute  *int `json:"invocationsPerMinute,omitempty"`
+	ConcurrentInvocations *int `json:"concurrentInvocations,omitempty"`
+	FiresPerMinute        *int `json:"firesPerMinute,omitempty"`
+}

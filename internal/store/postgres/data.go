@@ -16,12 +16,7 @@ import (
 
 // scope returns the uniqueness scope of a collection: APIs and feeds have their own,
 // every other collection shares one per namespace.
-func scope(collection string) string {
-	if collection == store.APIs || collection == store.Feeds {
-		return collection
-	}
-	return ""
-}
+func scope(collection string) string { return store.Scope(collection) }
 
 type entities struct{ s *Store }
 
