@@ -194,7 +194,7 @@ func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err
 	a.pool = containerpool.New(pf, containerpool.Config{
 		UserMemoryMB: cfg.ContainerPool.UserMemory,
 		IdleTimeout:  cfg.ContainerPool.IdleTimeout,
-		MaxQueue:     cfg.ContainerPool.MaxQueue,
+		MaxQueue:     poolQueue(cfg.ContainerPool.MaxQueue),
 		StemCells:    cells,
 		StemCellEnv:  map[string]string{"__OW_API_HOST": apiHost},
 		Logger:       logger,
@@ -323,6 +323,15 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		}
 	}
 	return lb, nil
+}
+
+// poolQueue maps containerPool.maxQueue to the pool's setting: 0 means no
+// waiting in the configuration, but "the default" to the pool.
+func poolQueue(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // resolveKind returns the exact kind an action's kind resolves to in the

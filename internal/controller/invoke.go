@@ -88,6 +88,10 @@ func (c *Controller) invoke(ctx context.Context, inv *invocation) (string, *whis
 	return id, balancer.WaitFor(ctx, ch, inv.wait), nil
 }
 
+// overloadedResult is the result the invoker records when the pool had no
+// room for an activation.
+var overloadedResult = string(mustJSON(map[string]string{"error": whisk.MsgOverloaded}))
+
 // apiKey returns the caller's key as actions see it in __OW_API_KEY
 // ("uuid:key"), or "" when the identity carries no key (web actions run
 // as their owner, whose key is stored hashed).
@@ -195,7 +199,14 @@ func (c *Controller) invokeAction(w http.ResponseWriter, r *http.Request, id aut
 }
 
 // writeActivation answers a blocking invoke with the status of CONTRACT §8.
+// An invocation the invoker could not place (no room in the container pool
+// and its queue full) answers 503 with OpenWhisk's overload message, as
+// OpenWhisk's load balancer does, so that callers retry.
 func (c *Controller) writeActivation(w http.ResponseWriter, act *whisk.Activation, resultOnly bool) {
+	if act.Response.StatusCode == whisk.StatusWhiskError && string(act.Response.Result) == overloadedResult {
+		c.writeError(w, &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgOverloaded})
+		return
+	}
 	status := http.StatusOK
 	switch act.Response.StatusCode {
 	case whisk.StatusApplicationError, whisk.StatusDeveloperError:

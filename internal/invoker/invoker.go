@@ -344,9 +344,7 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 		Init:        container.InitRequest{Name: fqn.String(), Main: a.Exec.Main, Code: code, Binary: a.Exec.Binary, Env: initEnv},
 		Concurrency: concurrency,
 	}
-	initCtx, cancelInit := context.WithTimeout(ctx, timeout)
-	lease, err := iv.cfg.Pool.Acquire(initCtx, req)
-	cancelInit()
+	lease, err := iv.acquire(ctx, inv, req, timeout)
 	if err != nil {
 		var fail2 *containerpool.InitFailure
 		if errors.As(err, &fail2) {
@@ -420,6 +418,28 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 		o.status, o.result = whisk.StatusWhiskError, errorResult(whisk.MsgInternal)
 	}
 	return o
+}
+
+// acquire gets a container for req, its init bounded by timeout. A pool
+// with no room and a full queue refuses a blocking invocation at once (its
+// caller gets 503 and may retry), but a non-blocking one was accepted and
+// must run: it waits and tries again until the invoker stops.
+func (iv *Invoker) acquire(ctx context.Context, inv *bus.Invocation, req containerpool.Request, timeout time.Duration) (*containerpool.Lease, error) {
+	backoff := 10 * time.Millisecond
+	for {
+		initCtx, cancel := context.WithTimeout(ctx, timeout)
+		lease, err := iv.cfg.Pool.Acquire(initCtx, req)
+		cancel()
+		if inv.Blocking || !errors.Is(err, containerpool.ErrOverloaded) {
+			return lease, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 // interpret turns the line an action wrote into a status and result, as
