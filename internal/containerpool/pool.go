@@ -185,6 +185,10 @@ type Request struct {
 	// Concurrency is how many leases one container serves at once (≥1;
 	// 0 means 1).
 	Concurrency int
+	// InitTimeout, when set, bounds the container's start and Init (the
+	// action's time limit); the Acquire context bounds the whole call,
+	// waiting for room included.
+	InitTimeout time.Duration
 }
 
 // Lease is one activation's hold on an initialised container. Exactly one
@@ -564,6 +568,11 @@ func (p *Pool) complete(ctx context.Context, req *Request, g grant) (*Lease, err
 	}
 	p.destroyInBackground(g.victims)
 	start := Prewarmed
+	if req.InitTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.InitTimeout)
+		defer cancel()
+	}
 	if g.kind == grantCold {
 		start = Cold
 		spec := req.Spec

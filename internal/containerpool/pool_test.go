@@ -843,3 +843,46 @@ func TestImageSpecSkipsStemCells(t *testing.T) {
 	}
 	l.Release()
 }
+
+// TestInitTimeoutExcludesWaiting: InitTimeout bounds start and init only;
+// time spent queued for room is not counted against it.
+func TestInitTimeoutExcludesWaiting(t *testing.T) {
+	f := &fakeFactory{}
+	p := New(f, Config{UserMemoryMB: 256})
+	closePool(t, p)
+	a := mustAcquire(t, p, req("a@1", "python:3", 256))
+	got := make(chan error, 1)
+	go func() {
+		r := req("b@1", "python:3", 256)
+		r.InitTimeout = 20 * time.Millisecond
+		l, err := p.Acquire(t.Context(), r)
+		if err == nil {
+			l.Release()
+		}
+		got <- err
+	}()
+	waitFor(t, "b to queue", func() bool { return p.Stats().Queued == 1 })
+	time.Sleep(60 * time.Millisecond) // queued for longer than b's init may take
+	a.Release()
+	if err := <-got; err != nil {
+		t.Fatalf("b failed after waiting for room: %v", err)
+	}
+}
+
+// TestInitTimeoutBoundsInit: an init that outlasts InitTimeout fails with
+// the container's timeout while the caller's context is still alive.
+func TestInitTimeoutBoundsInit(t *testing.T) {
+	f := &fakeFactory{}
+	f.mu.Lock()
+	f.initGate = make(chan struct{}) // never opened: init hangs
+	f.mu.Unlock()
+	p := New(f, Config{UserMemoryMB: 256})
+	closePool(t, p)
+	r := req("a@1", "python:3", 256)
+	r.InitTimeout = 20 * time.Millisecond
+	_, err := p.Acquire(t.Context(), r)
+	var fail *InitFailure
+	if !errors.As(err, &fail) || !errors.Is(err, container.ErrTimeout) || t.Context().Err() != nil {
+		t.Fatalf("Acquire = %v; want an init failure by timeout", err)
+	}
+}

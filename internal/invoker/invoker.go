@@ -427,9 +427,8 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 func (iv *Invoker) acquire(ctx context.Context, inv *bus.Invocation, req containerpool.Request, timeout time.Duration) (*containerpool.Lease, error) {
 	backoff := 10 * time.Millisecond
 	for {
-		initCtx, cancel := context.WithTimeout(ctx, timeout)
-		lease, err := iv.cfg.Pool.Acquire(initCtx, req)
-		cancel()
+		req.InitTimeout = timeout // waiting for room is not init time
+		lease, err := iv.cfg.Pool.Acquire(ctx, req)
 		if inv.Blocking || !errors.Is(err, containerpool.ErrOverloaded) {
 			return lease, err
 		}
