@@ -80,6 +80,10 @@ func runUp(ctx context.Context, e *env, cfg *srvconfig.Config, logLevel string) 
 		}
 		if len(a.Keys) > 0 {
 			fmt.Fprintf(e.stdout, "  try:  wsk property set --apihost %s --auth %s\n", cfg.APIHost, a.Keys[0].AuthKey())
+		} else {
+			// Keys made at an earlier start are stored hashed: they cannot
+			// be shown again.
+			fmt.Fprintf(e.stdout, "  auth: the keys printed when this data directory was created; a new one: whirl admin key create guest --data-dir %s\n", cfg.DataDir)
 		}
 	})
 }
