@@ -95,6 +95,7 @@ var allowed = map[string][]string{
 	"internal/controller":              {"internal/auth", "internal/balancer", "internal/bus", "internal/store", "internal/whisk"},
 	"internal/feeds":                   {"internal/store", "internal/whisk"},
 	"internal/proxy":                   {"internal/container", "internal/whisk", "internal/runtimes"},
+	"internal/container/kubernetes":    {"internal/container", "internal/proxy", "internal/runtimes", "internal/whisk"},
 }
 
 // implementations may be imported only by the composition root (and tests).
