@@ -26,6 +26,7 @@ import (
 	buslocal "github.com/whirlfaas/whirl/internal/bus/local"
 	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/container"
+	"github.com/whirlfaas/whirl/internal/container/kubernetes"
 	"github.com/whirlfaas/whirl/internal/container/process"
 	"github.com/whirlfaas/whirl/internal/containerpool"
 	"github.com/whirlfaas/whirl/internal/controller"
@@ -95,6 +96,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if cfg.Bus != "" {
 		return nil, errors.New("bus: whirl up runs the in-process bus; run whirl controller and whirl invoker to share NATS")
 	}
+	if cfg.ContainerFactory == "kubernetes" {
+		return nil, errors.New("containerFactory: whirl up runs actions as local processes; the kubernetes factory is for whirl invoker in a cluster")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -145,12 +149,26 @@ func (a *App) loadManifest(cfg *config.Config) (err error) {
 	return nil
 }
 
-// startInvoker builds the invoker side — the process container factory,
-// the pool with its stem cells, the invoker named name — and subscribes
-// it to a.bus. In scale-out mode `whirl invoker` runs this part alone.
-func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err error) {
-	logger := a.logger
-	apiHost := cfg.APIHost
+// startFactory builds the container factory cfg names into a.factory:
+// local processes (the default, and always for `whirl up`) or, for
+// `whirl invoker` in a cluster, one Kubernetes pod per container.
+func (a *App) startFactory(cfg *config.Config, name string) (err error) {
+	if cfg.ContainerFactory == "kubernetes" {
+		ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
+		defer cancel()
+		kf, err := kubernetes.New(ctx, kubernetes.Options{
+			Namespace: cfg.Kubernetes.Namespace,
+			Image:     cfg.Kubernetes.Image,
+			Invoker:   name,
+			Manifest:  a.manifest,
+			APIHost:   cfg.APIHost,
+		})
+		if err != nil {
+			return fmt.Errorf("container factory: %w", err)
+		}
+		a.factory = kf
+		return nil
+	}
 	// Containers' code lives outside the data directory, in a directory the
 	// sandbox's unprivileged uid can traverse (the data directory stays
 	// 0700 and is hidden from actions). It is removed on Close.
@@ -172,7 +190,7 @@ func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err
 		WorkDir:  a.workDir,
 		Sandbox:  cfg.Sandbox,
 		Network:  cfg.Network,
-		APIHost:  apiHost,
+		APIHost:  cfg.APIHost,
 		HideDirs: hide,
 	})
 	if err != nil {
@@ -180,6 +198,18 @@ func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err
 	}
 	a.factory = pf
 	a.Warning = pf.Warning()
+	return nil
+}
+
+// startInvoker builds the invoker side — the container factory,
+// the pool with its stem cells, the invoker named name — and subscribes
+// it to a.bus. In scale-out mode `whirl invoker` runs this part alone.
+func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err error) {
+	logger := a.logger
+	apiHost := cfg.APIHost
+	if err := a.startFactory(cfg, name); err != nil {
+		return err
+	}
 
 	var cells []containerpool.StemCell
 	for kind, scs := range a.manifest.StemCells() {
@@ -191,7 +221,7 @@ func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err
 			cells = append(cells, cell)
 		}
 	}
-	a.pool = containerpool.New(pf, containerpool.Config{
+	a.pool = containerpool.New(a.factory, containerpool.Config{
 		UserMemoryMB: cfg.ContainerPool.UserMemory,
 		IdleTimeout:  cfg.ContainerPool.IdleTimeout,
 		MaxQueue:     poolQueue(cfg.ContainerPool.MaxQueue),

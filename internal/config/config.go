@@ -90,6 +90,13 @@ type Config struct {
 	// schedules. Exactly one controller of a deployment sets it.
 	ScheduleAlarms bool
 
+	// ContainerFactory is what runs action containers: "process" (local
+	// processes, the default) or "kubernetes" (one pod per container;
+	// `whirl invoker` only, `whirl up` refuses it).
+	ContainerFactory string
+	// Kubernetes configures the kubernetes container factory.
+	Kubernetes Kubernetes
+
 	Limits        Limits
 	ContainerPool ContainerPool
 
@@ -122,6 +129,17 @@ type Range struct{ Min, Max, Std int }
 // DurationRange is a min/max/std triple of durations.
 type DurationRange struct{ Min, Max, Std time.Duration }
 
+// Kubernetes configures the kubernetes container factory. The API server
+// and credentials are the pod's service account (in-cluster).
+type Kubernetes struct {
+	// Namespace holds the action pods; empty means the invoker's own
+	// namespace.
+	Namespace string
+	// Image, when set, is Whirl's runtime image (`whirl proxy`), run for
+	// every kind instead of the runtimes manifest's images.
+	Image string
+}
+
 // ContainerPool configures the invoker's pool of action containers.
 type ContainerPool struct {
 	// UserMemory is the memory budget of all action containers, MB.
@@ -139,12 +157,13 @@ const DefaultListen = "127.0.0.1:3233"
 // OpenWhisk's deployment defaults for every limit.
 func Default() *Config {
 	return &Config{
-		Listen:       DefaultListen,
-		DataDir:      "~/.whirl",
-		Sandbox:      "auto",
-		Network:      true,
-		BlockingWait: 60 * time.Second,
-		BusPrefix:    "whirl",
+		Listen:           DefaultListen,
+		DataDir:          "~/.whirl",
+		Sandbox:          "auto",
+		Network:          true,
+		ContainerFactory: "process",
+		BlockingWait:     60 * time.Second,
+		BusPrefix:        "whirl",
 		Limits: Limits{
 			ActionsInvokesPerMinute:  60,
 			ActionsInvokesConcurrent: 30,
@@ -240,6 +259,11 @@ func (c *Config) Validate() error {
 	case "auto", "none", "bwrap":
 	default:
 		bad("sandbox", "%q is not one of auto, none, bwrap", c.Sandbox)
+	}
+	switch c.ContainerFactory {
+	case "process", "kubernetes":
+	default:
+		bad("containerFactory", "%q is not one of process, kubernetes", c.ContainerFactory)
 	}
 	if c.BlockingWait <= 0 {
 		bad("blockingWait", "must be positive")

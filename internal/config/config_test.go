@@ -439,3 +439,37 @@ func TestRoleKeys(t *testing.T) {
 		t.Fatalf("valid role keys refused: %v", err)
 	}
 }
+
+func TestContainerFactoryKeys(t *testing.T) {
+	d := Default()
+	if err := d.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if d.ContainerFactory != "process" {
+		t.Fatalf("default containerFactory = %q, want process", d.ContainerFactory)
+	}
+	path := filepath.Join(t.TempDir(), "whirl.yaml")
+	yaml := "containerFactory: kubernetes\nkubernetes:\n  namespace: actions\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if err := c.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadEnv([]string{"WHIRL_KUBERNETES_IMAGE=whirlfaas/action-runtime:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ContainerFactory != "kubernetes" || c.Kubernetes.Namespace != "actions" || c.Kubernetes.Image != "whirlfaas/action-runtime:1" {
+		t.Fatalf("got factory %q, kubernetes %+v", c.ContainerFactory, c.Kubernetes)
+	}
+	if err := c.Set("containerFactory", "docker"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "containerFactory") {
+		t.Fatalf("containerFactory docker: err = %v", err)
+	}
+}

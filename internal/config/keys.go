@@ -110,6 +110,9 @@ var knobs = func() []knob {
 		stringKnob("sandbox", func(c *Config) *string { return &c.Sandbox }),
 		boolKnob("network", func(c *Config) *bool { return &c.Network }),
 		stringKnob("runtimes", func(c *Config) *string { return &c.RuntimesFile }),
+		stringKnob("containerFactory", func(c *Config) *string { return &c.ContainerFactory }),
+		stringKnob("kubernetes.namespace", func(c *Config) *string { return &c.Kubernetes.Namespace }),
+		stringKnob("kubernetes.image", func(c *Config) *string { return &c.Kubernetes.Image }),
 		{key: "useWellKnownKeys", set: func(c *Config, v string) error {
 			b, err := parseBool(v)
 			if err != nil {
