@@ -251,6 +251,7 @@ func (f *Factory) Create(ctx context.Context, spec container.Spec) (container.Co
 		return nil, err
 	}
 	c := f.newContainer(id, ready.Status.PodIP)
+	c.apiHost = env["__OW_API_HOST"]
 	f.mu.Lock()
 	f.live[id] = c
 	f.mu.Unlock()
@@ -330,6 +331,8 @@ type Container struct {
 	logs   *logs
 	stop   context.CancelFunc
 
+	apiHost string
+
 	once sync.Once
 	err  error
 	dead atomic.Bool
@@ -364,11 +367,21 @@ func (f *Factory) newContainer(name, ip string) *Container {
 // ID returns the pod's name.
 func (c *Container) ID() string { return c.name }
 
-// Init posts the action to /init. Whirl's runtime image ends init's logs
-// with the sentinel; OpenWhisk's images log init with the first run.
+// Init posts the action to /init, with __OW_API_HOST in its environment
+// (the pod's environment does not reach the action process of Whirl's
+// runtime image). Whirl's runtime image ends init's logs with the
+// sentinel; OpenWhisk's images log init with the first run.
 func (c *Container) Init(ctx context.Context, req container.InitRequest) ([]string, error) {
 	if c.dead.Load() {
 		return nil, fmt.Errorf("init: %w: destroyed", container.ErrExited)
+	}
+	if _, ok := req.Env["__OW_API_HOST"]; !ok && c.apiHost != "" {
+		env := make(map[string]string, len(req.Env)+1)
+		for k, v := range req.Env {
+			env[k] = v
+		}
+		env["__OW_API_HOST"] = c.apiHost
+		req.Env = env
 	}
 	_, err := c.client.Init(ctx, req)
 	var logs []string

@@ -351,9 +351,10 @@ func TestConformanceThroughFakeCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	containertest.Run(t, f, containertest.Sources{
-		Kind:   "python:3",
-		Probe:  containertest.Action{Code: []byte(pythonProbe)},
-		Broken: containertest.Action{Code: []byte("def main(a:\n")},
+		Kind:    "python:3",
+		Probe:   containertest.Action{Code: []byte(pythonProbe)},
+		Broken:  containertest.Action{Code: []byte("def main(a:\n")},
+		APIHost: "https://whirl.test",
 	})
 }
 
