@@ -74,6 +74,9 @@ invoker dies, what it had accepted but not finished runs again when an
 invoker of the same name comes back (at least once; records are keyed by
 activation id).
 
+Actions run as sandboxed local processes, or as Kubernetes pods with
+--set containerFactory=kubernetes (docs/kubernetes.md).
+
 It listens on --listen (default 127.0.0.1:3234) for GET /metrics and
 GET /healthz. Set --api-host to the controllers' public URL: actions get it
 as __OW_API_HOST. See docs/scale-out.md.`,
