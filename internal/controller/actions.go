@@ -43,11 +43,7 @@ func pathFQN(r *http.Request, ns string) (whisk.FQN, error) {
 
 // getActionEntity returns the stored action (cached) and its revision.
 func (c *Controller) getActionEntity(ctx context.Context, f whisk.FQN) (*whisk.Action, int64, error) {
-	v, rev, err := c.cache.get(ctx, store.Actions, f.Namespace, f.Key(), decodeInto[whisk.Action]())
-	if err != nil {
-		return nil, 0, err
-	}
-	return v.(*whisk.Action), rev, nil
+	return cachedEntity[whisk.Action](ctx, c.cache, store.Actions, f.Namespace, f.Key())
 }
 
 // resolvedAction is an action ready to run: its own document, the

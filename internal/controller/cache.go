@@ -89,6 +89,16 @@ func (c *entityCache) invalidate(coll, ns, key string) {
 	c.mu.Unlock()
 }
 
+// cachedEntity returns the entity coll/ns/key decoded as a *T (shared:
+// callers copy before changing it) and its revision.
+func cachedEntity[T any](ctx context.Context, c *entityCache, coll, ns, key string) (*T, int64, error) {
+	v, rev, err := c.get(ctx, coll, ns, key, decodeInto[T]())
+	if err != nil {
+		return nil, 0, err
+	}
+	return v.(*T), rev, nil
+}
+
 // decodeInto returns a decode function for type T.
 func decodeInto[T any]() func([]byte) (any, error) {
 	return func(b []byte) (any, error) {

@@ -47,11 +47,7 @@ func init() {
 
 // getPackage returns the stored package (cached) and its revision.
 func (c *Controller) getPackage(ctx context.Context, ns, name string) (*whisk.Package, int64, error) {
-	v, rev, err := c.cache.get(ctx, store.Packages, ns, name, decodeInto[whisk.Package]())
-	if err != nil {
-		return nil, 0, err
-	}
-	return v.(*whisk.Package), rev, nil
+	return cachedEntity[whisk.Package](ctx, c.cache, store.Packages, ns, name)
 }
 
 // readablePackage returns package ns/name when id may read it: its own, or

@@ -30,11 +30,7 @@ func init() {
 }
 
 func (c *Controller) getRule(ctx context.Context, ns, name string) (*whisk.Rule, int64, error) {
-	v, rev, err := c.cache.get(ctx, store.Rules, ns, name, decodeInto[whisk.Rule]())
-	if err != nil {
-		return nil, 0, err
-	}
-	return v.(*whisk.Rule), rev, nil
+	return cachedEntity[whisk.Rule](ctx, c.cache, store.Rules, ns, name)
 }
 
 // withStatus returns rule with the status its trigger records.

@@ -30,11 +30,7 @@ func init() {
 
 // getTrigger returns the stored trigger (cached) and its revision.
 func (c *Controller) getTrigger(ctx context.Context, ns, name string) (*whisk.Trigger, int64, error) {
-	v, rev, err := c.cache.get(ctx, store.Triggers, ns, name, decodeInto[whisk.Trigger]())
-	if err != nil {
-		return nil, 0, err
-	}
-	return v.(*whisk.Trigger), rev, nil
+	return cachedEntity[whisk.Trigger](ctx, c.cache, store.Triggers, ns, name)
 }
 
 // updateTrigger applies fn to the freshest stored trigger ns/name and
