@@ -178,22 +178,24 @@ created.`,
 	}
 
 	ns := &cobra.Command{Use: "namespace", Short: "Manage namespaces"}
-	ns.AddCommand(&cobra.Command{
-		Use:     "create NAME",
-		Short:   "Create a namespace with a fresh key and print the key (uuid:key)",
-		Example: "  whirl admin namespace create alice",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd.Context(), open, func(st store.Store) error {
-				p, err := addKey(cmd.Context(), st, args[0])
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(e.stdout, p)
-				return nil
-			})
-		},
-	})
+	// A namespace exists while it has a key: creating one is adding its
+	// first key.
+	addKeyCmd := func(use, short, example string) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: short, Example: example, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return withStore(cmd.Context(), open, func(st store.Store) error {
+					p, err := addKey(cmd.Context(), st, args[0])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(e.stdout, p)
+					return nil
+				})
+			},
+		}
+	}
+	ns.AddCommand(addKeyCmd("create NAME", "Create a namespace with a fresh key and print the key (uuid:key)", "  whirl admin namespace create alice"))
 	ns.AddCommand(&cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete every key of a namespace (its entities stay, unreachable)",
@@ -263,22 +265,7 @@ created.`,
 			})
 		},
 	})
-	key.AddCommand(&cobra.Command{
-		Use:     "create NAMESPACE",
-		Short:   "Add a key to an existing or new namespace and print it",
-		Args:    cobra.ExactArgs(1),
-		Example: "  whirl admin key create guest",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd.Context(), open, func(st store.Store) error {
-				p, err := addKey(cmd.Context(), st, args[0])
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(e.stdout, p)
-				return nil
-			})
-		},
-	})
+	key.AddCommand(addKeyCmd("create NAMESPACE", "Add a key to an existing or new namespace and print it", "  whirl admin key create guest"))
 	key.AddCommand(&cobra.Command{
 		Use:   "delete UUID",
 		Short: "Delete a key",
