@@ -74,59 +74,24 @@ func benchmarkRoundTrip(b *testing.B, bb bus.Bus, callers int) {
 	}); err != nil {
 		b.Fatalf("Subscribe: %v", err)
 	}
-	var next atomic.Int64
-	seed := fmt.Sprintf("%08x", time.Now().UnixNano()&0xffffffff)
-	lat := make([][]time.Duration, callers)
-	var failed atomic.Bool
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				n := next.Add(1)
-				if n > int64(b.N) || failed.Load() {
-					return
-				}
-				inv := benchInvocation()
-				inv.ActivationID = fmt.Sprintf("%s%024x", seed, n)
-				inv.Controller = "bench-ctl"
-				ch := make(chan struct{})
-				mu.Lock()
-				waiting[inv.ActivationID] = ch
-				mu.Unlock()
-				t0 := time.Now()
-				if err := bb.Publish(c, "bench-inv", inv); err != nil {
-					b.Errorf("Publish: %v", err)
-					failed.Store(true)
-					return
-				}
-				select {
-				case <-ch:
-				case <-time.After(wait):
-					b.Errorf("no completion for %s within %v", inv.ActivationID, wait)
-					failed.Store(true)
-					return
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	all := slices.Concat(lat...)
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	b.ReportMetric(us(all[len(all)/2]), "p50-us")
-	b.ReportMetric(us(all[len(all)*99/100]), "p99-us")
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "roundtrips/s")
+	runCallers(b, callers, "roundtrips/s", func(id string) error {
+		inv := benchInvocation()
+		inv.ActivationID = id
+		inv.Controller = "bench-ctl"
+		ch := make(chan struct{})
+		mu.Lock()
+		waiting[id] = ch
+		mu.Unlock()
+		if err := bb.Publish(c, "bench-inv", inv); err != nil {
+			return fmt.Errorf("Publish: %w", err)
+		}
+		select {
+		case <-ch:
+			return nil
+		case <-time.After(wait):
+			return fmt.Errorf("no completion for %s within %v", id, wait)
+		}
+	})
 }
 
 // BenchmarkPublish measures what a non-blocking invoke waits for: Publish
@@ -140,7 +105,22 @@ func BenchmarkPublish(b *testing.B, bb bus.Bus) {
 	if err := bb.Subscribe(c, "bench-pub", func(context.Context, *bus.Invocation) { handled.Add(1) }); err != nil {
 		b.Fatalf("Subscribe: %v", err)
 	}
-	const callers = 64
+	runCallers(b, 64, "publishes/s", func(id string) error {
+		inv := benchInvocation()
+		inv.ActivationID = id
+		inv.Blocking = false
+		if err := bb.Publish(c, "bench-pub", inv); err != nil {
+			return fmt.Errorf("Publish: %w", err)
+		}
+		return nil
+	})
+}
+
+// runCallers runs b.N calls from callers goroutines, each call given a
+// fresh activation id, and reports the calls' p50 and p99 in microseconds
+// and their rate per second under unit. The first failing call stops the
+// benchmark.
+func runCallers(b *testing.B, callers int, unit string, call func(id string) error) {
 	var next atomic.Int64
 	seed := fmt.Sprintf("%08x", time.Now().UnixNano()&0xffffffff)
 	lat := make([][]time.Duration, callers)
@@ -158,12 +138,9 @@ func BenchmarkPublish(b *testing.B, bb bus.Bus) {
 				if n > int64(b.N) || failed.Load() {
 					return
 				}
-				inv := benchInvocation()
-				inv.ActivationID = fmt.Sprintf("%s%024x", seed, n)
-				inv.Blocking = false
 				t0 := time.Now()
-				if err := bb.Publish(c, "bench-pub", inv); err != nil {
-					b.Errorf("Publish: %v", err)
+				if err := call(fmt.Sprintf("%s%024x", seed, n)); err != nil {
+					b.Error(err)
 					failed.Store(true)
 					return
 				}
@@ -182,5 +159,5 @@ func BenchmarkPublish(b *testing.B, bb bus.Bus) {
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 	b.ReportMetric(us(all[len(all)/2]), "p50-us")
 	b.ReportMetric(us(all[len(all)*99/100]), "p99-us")
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "publishes/s")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), unit)
 }
