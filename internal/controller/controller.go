@@ -149,6 +149,22 @@ func (c *Controller) routes() {
 // to the action.
 var preRoutes []func(c *Controller, w http.ResponseWriter, r *http.Request) bool
 
+// collectionRoutes registers the routes every entity collection has under
+// /api/v1/namespaces/{ns}/<collection>: list (with and without a trailing
+// slash), get, put and delete by {name}, and post (fire, rule state) when
+// post is not nil.
+func (c *Controller) collectionRoutes(collection string, list, get, put, del, post apiHandler) {
+	base := "/api/v1/namespaces/{ns}/" + collection
+	c.mux.HandleFunc("GET "+base, c.authed(list))
+	c.mux.HandleFunc("GET "+base+"/{$}", c.authed(list))
+	c.mux.HandleFunc("GET "+base+"/{name}", c.authed(get))
+	c.mux.HandleFunc("PUT "+base+"/{name}", c.authed(put))
+	c.mux.HandleFunc("DELETE "+base+"/{name}", c.authed(del))
+	if post != nil {
+		c.mux.HandleFunc("POST "+base+"/{name}", c.authed(post))
+	}
+}
+
 // extraRoutes lets files of this package for other collections (triggers,
 // rules, packages, web actions, API management) add their routes.
 var extraRoutes []func(c *Controller)

@@ -30,13 +30,7 @@ type Builtins interface {
 
 func init() {
 	extraRoutes = append(extraRoutes, func(c *Controller) {
-		m := c.mux
-		base := "/api/v1/namespaces/{ns}/packages"
-		m.HandleFunc("GET "+base, c.authed(c.listPackages))
-		m.HandleFunc("GET "+base+"/{$}", c.authed(c.listPackages))
-		m.HandleFunc("GET "+base+"/{name}", c.authed(c.getPackageRoute))
-		m.HandleFunc("PUT "+base+"/{name}", c.authed(c.putPackage))
-		m.HandleFunc("DELETE "+base+"/{name}", c.authed(c.deletePackage))
+		c.collectionRoutes("packages", c.listPackages, c.getPackageRoute, c.putPackage, c.deletePackage, nil)
 	})
 	resolvePackageAction = (*Controller).resolveInPackage
 	listPackageActions = (*Controller).listActionsOfPackage

@@ -18,14 +18,7 @@ import (
 
 func init() {
 	extraRoutes = append(extraRoutes, func(c *Controller) {
-		m := c.mux
-		base := "/api/v1/namespaces/{ns}/rules"
-		m.HandleFunc("GET "+base, c.authed(c.listRules))
-		m.HandleFunc("GET "+base+"/{$}", c.authed(c.listRules))
-		m.HandleFunc("GET "+base+"/{name}", c.authed(c.getRuleRoute))
-		m.HandleFunc("PUT "+base+"/{name}", c.authed(c.putRule))
-		m.HandleFunc("DELETE "+base+"/{name}", c.authed(c.deleteRule))
-		m.HandleFunc("POST "+base+"/{name}", c.authed(c.setRuleState))
+		c.collectionRoutes("rules", c.listRules, c.getRuleRoute, c.putRule, c.deleteRule, c.setRuleState)
 	})
 }
 

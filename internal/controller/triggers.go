@@ -17,14 +17,7 @@ import (
 
 func init() {
 	extraRoutes = append(extraRoutes, func(c *Controller) {
-		m := c.mux
-		base := "/api/v1/namespaces/{ns}/triggers"
-		m.HandleFunc("GET "+base, c.authed(c.listTriggers))
-		m.HandleFunc("GET "+base+"/{$}", c.authed(c.listTriggers))
-		m.HandleFunc("GET "+base+"/{name}", c.authed(c.getTriggerRoute))
-		m.HandleFunc("PUT "+base+"/{name}", c.authed(c.putTrigger))
-		m.HandleFunc("DELETE "+base+"/{name}", c.authed(c.deleteTrigger))
-		m.HandleFunc("POST "+base+"/{name}", c.authed(c.fireRoute))
+		c.collectionRoutes("triggers", c.listTriggers, c.getTriggerRoute, c.putTrigger, c.deleteTrigger, c.fireRoute)
 	})
 }
 
