@@ -16,6 +16,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/whisk"
@@ -159,6 +160,20 @@ type Activations interface {
 	List(ctx context.Context, namespace string, q ActivationQuery) ([]*whisk.Activation, error)
 	// Count returns how many records match q, ignoring Limit and Skip.
 	Count(ctx context.Context, namespace string, q ActivationQuery) (int, error)
+}
+
+// ActivationKeys returns the columns every backend indexes a record by:
+// its owner namespace (the record's namespace up to any '/') and the path
+// of what ran (the "path" annotation when it is a string, else
+// namespace/name; without a leading '/'), which ActivationQuery.Name
+// matches.
+func ActivationKeys(a *whisk.Activation) (owner, path string) {
+	owner, _, _ = strings.Cut(a.Namespace, "/")
+	path, ok := a.Annotations.String("path")
+	if !ok || path == "" {
+		path = a.Namespace + "/" + a.Name
+	}
+	return owner, strings.TrimPrefix(path, "/")
 }
 
 // Flusher is implemented by stores whose Activations.Put acknowledges

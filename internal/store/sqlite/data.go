@@ -163,21 +163,15 @@ type actRow struct {
 	doc                 []byte
 }
 
-// ActivationRow returns the indexed columns of a: the owner namespace (the
-// record's namespace up to any '/'), the path of what ran (the "path"
-// annotation when it is a string, else namespace/name; without a leading
-// '/'), and the record's JSON.
+// activationRow returns the indexed columns of a (store.ActivationKeys)
+// and its JSON.
 func activationRow(a *whisk.Activation) (actRow, error) {
 	doc, err := json.Marshal(a)
 	if err != nil {
 		return actRow{}, fmt.Errorf("sqlite: encode activation %s: %w", a.ActivationID, err)
 	}
-	ns, _, _ := strings.Cut(a.Namespace, "/")
-	path, ok := a.Annotations.String("path")
-	if !ok || path == "" {
-		path = a.Namespace + "/" + a.Name
-	}
-	return actRow{id: a.ActivationID, namespace: ns, path: strings.TrimPrefix(path, "/"), start: a.Start, doc: doc}, nil
+	ns, path := store.ActivationKeys(a)
+	return actRow{id: a.ActivationID, namespace: ns, path: path, start: a.Start, doc: doc}, nil
 }
 
 // Put makes the records visible to Get and List at once and queues them
