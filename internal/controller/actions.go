@@ -17,12 +17,12 @@ func (c *Controller) actionRoutes() {
 	base := "/api/v1/namespaces/{ns}/actions"
 	m.HandleFunc("GET "+base, c.authed(c.listActions))
 	m.HandleFunc("GET "+base+"/{$}", c.authed(c.listActions))
-	m.HandleFunc("GET "+base+"/{pkg}/{$}", c.authed(c.listActions))
+	m.HandleFunc("GET "+base+"/{pkg}/{$}", c.gated(c.listActionsOfPackage))
 	for _, p := range []string{base + "/{name}", base + "/{pkg}/{name}"} {
-		m.HandleFunc("GET "+p, c.authed(c.getAction))
+		m.HandleFunc("GET "+p, c.gated(c.getAction))
 		m.HandleFunc("PUT "+p, c.authed(c.putAction))
 		m.HandleFunc("DELETE "+p, c.authed(c.deleteAction))
-		m.HandleFunc("POST "+p, c.authed(c.invokeAction))
+		m.HandleFunc("POST "+p, c.gated(c.invokeAction))
 	}
 }
 
@@ -46,47 +46,12 @@ func (c *Controller) getActionEntity(ctx context.Context, f whisk.FQN) (*whisk.A
 	return cachedEntity[whisk.Action](ctx, c.cache, store.Actions, f.Namespace, f.Key())
 }
 
-// resolvedAction is an action ready to run: its own document, the
-// parameters it inherits from its package (and binding), and the
-// annotations its activation records about how it was reached.
-type resolvedAction struct {
-	action      *whisk.Action
-	inherited   whisk.KeyValues // package, then binding parameters
-	annotations whisk.KeyValues // e.g. binding
-}
-
-// resolveAction finds the action f names, following a package binding.
-// Files for packages replace resolvePackageAction.
-func (c *Controller) resolveAction(ctx context.Context, id auth.Identity, f whisk.FQN) (*resolvedAction, error) {
-	if f.Package != "" && resolvePackageAction != nil {
-		return resolvePackageAction(c, ctx, id, f)
-	}
-	a, _, err := c.getActionEntity(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	return &resolvedAction{action: a}, nil
-}
-
-// resolvePackageAction is set by the packages file to resolve actions
-// inside packages and bindings.
-var resolvePackageAction func(c *Controller, ctx context.Context, id auth.Identity, f whisk.FQN) (*resolvedAction, error)
-
 func (c *Controller) listActions(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
 	p, err := parseList(r, "actions")
 	if err != nil {
 		return err
 	}
 	var opts store.ListOptions
-	if pkg := r.PathValue("pkg"); pkg != "" {
-		if err := whisk.ValidateName(pkg); err != nil {
-			return err
-		}
-		if listPackageActions != nil {
-			return listPackageActions(c, w, r, id, ns, pkg, p)
-		}
-		opts.Prefix = pkg + "/"
-	}
 	ents := c.cfg.Store.Entities()
 	if p.count {
 		n, err := ents.Count(r.Context(), store.Actions, ns, opts.Prefix)
@@ -113,16 +78,12 @@ func (c *Controller) listActions(w http.ResponseWriter, r *http.Request, id auth
 	return nil
 }
 
-// listPackageActions is set by the packages file to list a package's (or a
-// binding's) actions.
-var listPackageActions func(c *Controller, w http.ResponseWriter, r *http.Request, id auth.Identity, ns, pkg string, p listParams) error
-
 func (c *Controller) getAction(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
 	f, err := pathFQN(r, ns)
 	if err != nil {
 		return err
 	}
-	ra, err := c.resolveAction(r.Context(), id, f)
+	ra, err := c.entitledAction(r.Context(), id, f)
 	if err != nil {
 		return c.notInCollection(r.Context(), err, ns, f.Key())
 	}

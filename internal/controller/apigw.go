@@ -318,7 +318,7 @@ func (c *Controller) addOperation(ctx context.Context, r *http.Request, id auth.
 	if !ok {
 		pkg, name = "", doc.Action.Name
 	}
-	ra, err := c.apiTarget(ctx, ns, pkg, name)
+	ra, err := c.apiTarget(ctx, id, ns, pkg, name)
 	if err != nil {
 		return nil, err
 	}
@@ -358,8 +358,11 @@ func (c *Controller) addOperation(ctx context.Context, r *http.Request, id auth.
 		stored.Swagger.Paths[rel] = map[string]*swaggerOp{}
 	}
 	stored.Swagger.Paths[rel][verb] = op
+	// The action's require-whisk-auth secret is copied into the API only
+	// for the action's owner: another tenant's API must not carry it (nor
+	// hand it out in its answer).
 	secret := doc.Action.SecureKey
-	if v, ok := ra.action.Annotations.Get(annRequireAuth); ok && ra.action.Annotations.Truthy(annRequireAuth) {
+	if v, ok := ra.action.Annotations.Get(annRequireAuth); ok && ra.action.Annotations.Truthy(annRequireAuth) && ra.action.FQN().Namespace == id.Namespace {
 		secret = v
 	}
 	if stored.SecureKeys == nil {
@@ -412,28 +415,31 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-// apiTarget checks that an operation's action exists and is a web action.
-func (c *Controller) apiTarget(ctx context.Context, ns, pkg, name string) (*resolvedAction, error) {
+// apiTarget checks that an operation's action is one id may point an API
+// at (the entitlement gate: its own, or in a published package) and that
+// it is a web action. Another namespace's action id may not reach answers
+// as a missing one does, so that the answer tells no names.
+func (c *Controller) apiTarget(ctx context.Context, id auth.Identity, ns, pkg, name string) (*resolvedAction, error) {
 	full := "/" + ns + "/" + name
 	if pkg != "" {
 		full = "/" + ns + "/" + pkg + "/" + name
 	}
-	_, ra, err := c.webLookup(ctx, webTarget{namespace: ns, pkg: pkg, name: name})
-	if err == nil {
-		return ra, nil
-	}
-	if whisk.StatusOf(err) != http.StatusNotFound {
-		return nil, err
-	}
-	// Tell a missing action from one that is not a web action, for the
-	// API's author (webLookup answers 404 to both).
-	owner, oerr := c.owners().lookup(ctx, c.cfg.Store.Auth(), ns)
-	if oerr == nil {
-		if ra, rerr := c.resolveAction(ctx, owner, whisk.FQN{Namespace: ns, Package: pkg, Name: name}); rerr == nil && !ra.action.Annotations.Truthy(annWebExport) {
-			return nil, apiErrorf("Action '%s' is not a web action. Issue 'wsk action update \"%s\" --web true' to convert the action to a web action.", full, full)
+	for _, seg := range []string{ns, pkg, name} {
+		if seg != "" && whisk.ValidateName(seg) != nil {
+			return nil, apiErrorf("Action '%s' does not exist.", full)
 		}
 	}
-	return nil, apiErrorf("Action '%s' does not exist.", full)
+	ra, err := c.entitledAction(ctx, id, whisk.FQN{Namespace: ns, Package: pkg, Name: name})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || whisk.StatusOf(err) < http.StatusInternalServerError {
+			return nil, apiErrorf("Action '%s' does not exist.", full)
+		}
+		return nil, err
+	}
+	if !ra.action.Annotations.Truthy(annWebExport) {
+		return nil, apiErrorf("Action '%s' is not a web action. Issue 'wsk action update \"%s\" --web true' to convert the action to a web action.", full, full)
+	}
+	return ra, nil
 }
 
 // importSwagger validates a swagger document given with --config-file.
@@ -497,7 +503,7 @@ func (c *Controller) importSwagger(ctx context.Context, r *http.Request, id auth
 			if x.Package == "default" {
 				x.Package = ""
 			}
-			if _, err := c.apiTarget(ctx, x.Namespace, x.Package, x.Action); err != nil {
+			if _, err := c.apiTarget(ctx, id, x.Namespace, x.Package, x.Action); err != nil {
 				return nil, err
 			}
 			x.URL = webActionURL(requestBase(r), x.Namespace, x.Package, x.Action, ext)
@@ -874,7 +880,7 @@ func (c *Controller) gateway(w http.ResponseWriter, r *http.Request) error {
 	if s, ok := best.api.SecureKeys[best.op.OperationID]; ok {
 		var v any
 		if json.Unmarshal(s, &v) == nil {
-			t.secret = fmt.Sprint(v)
+			t.secret, t.secretOf = fmt.Sprint(v), best.api.Namespace
 		}
 	}
 	c.serveWebAction(w, r, t)

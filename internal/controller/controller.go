@@ -152,12 +152,17 @@ var preRoutes []func(c *Controller, w http.ResponseWriter, r *http.Request) bool
 // collectionRoutes registers the routes every entity collection has under
 // /api/v1/namespaces/{ns}/<collection>: list (with and without a trailing
 // slash), get, put and delete by {name}, and post (fire, rule state) when
-// post is not nil.
-func (c *Controller) collectionRoutes(collection string, list, get, put, del, post apiHandler) {
+// post is not nil. With shared, list and get are gated (another namespace
+// may read what the gate lets it); otherwise every route is the owner's.
+func (c *Controller) collectionRoutes(collection string, shared bool, list, get, put, del, post apiHandler) {
 	base := "/api/v1/namespaces/{ns}/" + collection
-	c.mux.HandleFunc("GET "+base, c.authed(list))
-	c.mux.HandleFunc("GET "+base+"/{$}", c.authed(list))
-	c.mux.HandleFunc("GET "+base+"/{name}", c.authed(get))
+	read := c.authed
+	if shared {
+		read = c.gated
+	}
+	c.mux.HandleFunc("GET "+base, read(list))
+	c.mux.HandleFunc("GET "+base+"/{$}", read(list))
+	c.mux.HandleFunc("GET "+base+"/{name}", read(get))
 	c.mux.HandleFunc("PUT "+base+"/{name}", c.authed(put))
 	c.mux.HandleFunc("DELETE "+base+"/{name}", c.authed(del))
 	if post != nil {
@@ -183,9 +188,28 @@ func (c *Controller) public(h func(w http.ResponseWriter, r *http.Request, id au
 	}
 }
 
-// authed wraps a namespaced route: authenticate, resolve "_", check that
-// the caller may act in the namespace.
+// authed wraps a route of the namespace's owner: authenticate, resolve
+// "_", and refuse a caller of another namespace.
 func (c *Controller) authed(h apiHandler) http.HandlerFunc {
+	return c.namespaced(func(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
+		if !owns(id, ns) {
+			return denied(ns)
+		}
+		return h(w, r, id, ns)
+	})
+}
+
+// gated wraps a route that reads or runs entities another namespace may
+// share (published packages and their actions): authenticate and resolve
+// "_"; the handler reaches entities only through the entitlement gate
+// (entitlement.go), which decides for the caller.
+func (c *Controller) gated(h apiHandler) http.HandlerFunc {
+	return c.namespaced(h)
+}
+
+// namespaced authenticates a request and resolves the "_" namespace of its
+// path to the caller's.
+func (c *Controller) namespaced(h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := c.cfg.Auth.Authenticate(r.Context(), r)
 		if err != nil {
@@ -196,22 +220,11 @@ func (c *Controller) authed(h apiHandler) http.HandlerFunc {
 		if ns == whisk.DefaultNamespace || ns == "" {
 			ns = id.Namespace
 		}
-		if err := auth.Entitled(id, ns); err != nil {
-			if sharedAccess == nil || !sharedAccess(c, r, id, ns) {
-				c.writeError(w, err)
-				return
-			}
-		}
 		if err := h(w, r, id, ns); err != nil {
 			c.writeError(w, err)
 		}
 	}
 }
-
-// sharedAccess is set by the packages file: it reports whether a caller
-// not entitled to ns may still make request r there because r reads or
-// invokes what a published package shares.
-var sharedAccess func(c *Controller, r *http.Request, id auth.Identity, ns string) bool
 
 // errorBody is OpenWhisk's error shape.
 type errorBody struct {

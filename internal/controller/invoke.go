@@ -177,7 +177,7 @@ func (c *Controller) invokeAction(w http.ResponseWriter, r *http.Request, id aut
 		return err
 	}
 	ctx := r.Context()
-	ra, err := c.resolveAction(ctx, id, f)
+	ra, err := c.entitledAction(ctx, id, f)
 	if err != nil {
 		return c.notInCollection(ctx, err, ns, f.Key())
 	}

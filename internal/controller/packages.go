@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/auth"
@@ -30,12 +29,9 @@ type Builtins interface {
 
 func init() {
 	extraRoutes = append(extraRoutes, func(c *Controller) {
-		c.collectionRoutes("packages", c.listPackages, c.getPackageRoute, c.putPackage, c.deletePackage, nil)
+		c.collectionRoutes("packages", true, c.listPackages, c.getPackageRoute, c.putPackage, c.deletePackage, nil)
 	})
-	resolvePackageAction = (*Controller).resolveInPackage
-	listPackageActions = (*Controller).listActionsOfPackage
 	checkPackageWritable = (*Controller).packageWritable
-	sharedAccess = (*Controller).sharedByPackage
 	invokeBuiltin = (*Controller).runBuiltin
 }
 
@@ -44,88 +40,23 @@ func (c *Controller) getPackage(ctx context.Context, ns, name string) (*whisk.Pa
 	return cachedEntity[whisk.Package](ctx, c.cache, store.Packages, ns, name)
 }
 
-// readablePackage returns package ns/name when id may read it: its own, or
-// published.
-func (c *Controller) readablePackage(ctx context.Context, id auth.Identity, ns, name string) (*whisk.Package, error) {
-	p, _, err := c.getPackage(ctx, ns, name)
+// listActionsOfPackage lists the actions of a package, or of the package a
+// binding refers to: GET /actions/{pkg}/.
+func (c *Controller) listActionsOfPackage(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
+	lp, err := parseList(r, "actions")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if ns != id.Namespace && !p.Publish {
-		return nil, whisk.Errorf(http.StatusForbidden, whisk.MsgNotNamespaceAuthorize, ns)
+	pkg := r.PathValue("pkg")
+	if err := whisk.ValidateName(pkg); err != nil {
+		return err
 	}
-	return p, nil
-}
-
-// followBinding returns the package p refers to (p itself when it is not
-// a binding) and the parameters the binding adds.
-func (c *Controller) followBinding(ctx context.Context, id auth.Identity, p *whisk.Package) (*whisk.Package, error) {
-	if p.Binding == nil {
-		return p, nil
-	}
-	t, _, err := c.getPackage(ctx, p.Binding.Namespace, p.Binding.Name)
-	if err != nil {
-		return nil, err
-	}
-	if t.Binding != nil {
-		return nil, whisk.BadRequest(whisk.MsgBindingToBinding)
-	}
-	if t.Namespace != p.Namespace && !t.Publish {
-		return nil, whisk.Errorf(http.StatusForbidden, whisk.MsgNotNamespaceAuthorize, t.Namespace)
-	}
-	return t, nil
-}
-
-// resolveInPackage resolves /ns/pkg/action, following a binding: the
-// action comes from the bound package, parameters merge package then
-// binding, and the activation records the binding.
-func (c *Controller) resolveInPackage(ctx context.Context, id auth.Identity, f whisk.FQN) (*resolvedAction, error) {
-	p, err := c.readablePackage(ctx, id, f.Namespace, f.Package)
-	if err != nil {
-		return nil, err
-	}
-	t, err := c.followBinding(ctx, id, p)
-	if err != nil {
-		return nil, err
-	}
-	af := whisk.FQN{Namespace: t.Namespace, Package: t.Name, Name: f.Name}
-	a, _, err := c.getActionEntity(ctx, af)
-	if err != nil {
-		return nil, err
-	}
-	ra := &resolvedAction{action: a, inherited: t.Parameters}
-	if p != t {
-		ra.inherited = t.Parameters.Merge(p.Parameters)
-		ra.annotations = whisk.KeyValues{}.Set("binding", p.Namespace+"/"+p.Name)
-	}
-	return ra, nil
-}
-
-// sharedByPackage lets a caller of another namespace read a published
-// package and read, list and invoke its actions.
-func (c *Controller) sharedByPackage(r *http.Request, id auth.Identity, ns string) bool {
-	var pkg string
-	switch {
-	case strings.Contains(r.Pattern, "/actions/{pkg}") && (r.Method == http.MethodGet || r.Method == http.MethodPost):
-		pkg = r.PathValue("pkg")
-	case strings.Contains(r.Pattern, "/packages/{name}") && r.Method == http.MethodGet:
-		pkg = r.PathValue("name")
-	case strings.HasSuffix(strings.TrimSuffix(r.Pattern, "/{$}"), "/packages") && r.Method == http.MethodGet:
-		return true // listPackages shows another namespace only its published packages
-	default:
-		return false
-	}
-	p, _, err := c.getPackage(r.Context(), ns, pkg)
-	return err == nil && p.Publish
-}
-
-func (c *Controller) listActionsOfPackage(w http.ResponseWriter, r *http.Request, id auth.Identity, ns, pkg string, lp listParams) error {
 	ctx := r.Context()
-	p, err := c.readablePackage(ctx, id, ns, pkg)
+	p, err := c.entitledPackage(ctx, id, ns, pkg)
 	if err != nil {
 		return c.notInCollection(ctx, err, ns, pkg)
 	}
-	t, err := c.followBinding(ctx, id, p)
+	t, err := c.entitledTarget(ctx, id, p)
 	if err != nil {
 		return err
 	}
@@ -227,7 +158,7 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 		return err
 	}
 	ents := c.cfg.Store.Entities()
-	shared := auth.Entitled(id, ns) != nil // another namespace: published packages only
+	shared := !owns(id, ns) // another namespace: published packages only
 	if lp.count && !shared {
 		n, err := ents.Count(r.Context(), store.Packages, ns, "")
 		if err != nil {
@@ -272,11 +203,11 @@ func (c *Controller) getPackageRoute(w http.ResponseWriter, r *http.Request, id 
 		return err
 	}
 	ctx := r.Context()
-	p, err := c.readablePackage(ctx, id, ns, name)
+	p, err := c.entitledPackage(ctx, id, ns, name)
 	if err != nil {
 		return c.notInCollection(ctx, err, ns, name)
 	}
-	t, err := c.followBinding(ctx, id, p)
+	t, err := c.entitledTarget(ctx, id, p)
 	if err != nil {
 		return err
 	}
@@ -399,8 +330,8 @@ func (c *Controller) checkBinding(ctx context.Context, id auth.Identity, ns, nam
 	if b.Namespace == ns && b.Name == name {
 		return nil, whisk.Errorf(http.StatusUnprocessableEntity, whisk.MsgBindingCircular, ns+"/"+name)
 	}
-	t, _, err := c.getPackage(ctx, b.Namespace, b.Name)
-	if errors.Is(err, store.ErrNotFound) {
+	t, err := c.entitledPackage(ctx, id, b.Namespace, b.Name)
+	if errors.Is(err, store.ErrNotFound) { // only in id's own namespace: elsewhere the gate answers 403
 		if _, lerr := c.cfg.Store.Entities().Locate(ctx, b.Namespace, b.Name); lerr == nil {
 			return nil, &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgBindingNotPackage}
 		}
@@ -414,9 +345,6 @@ func (c *Controller) checkBinding(ctx context.Context, id auth.Identity, ns, nam
 			return nil, whisk.Errorf(http.StatusUnprocessableEntity, whisk.MsgBindingCircular, ns+"/"+name)
 		}
 		return nil, whisk.BadRequest(whisk.MsgBindingToBinding)
-	}
-	if b.Namespace != ns && !t.Publish {
-		return nil, whisk.Errorf(http.StatusForbidden, whisk.MsgNotNamespaceAuthorize, b.Namespace)
 	}
 	return &b, nil
 }

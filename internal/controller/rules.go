@@ -18,7 +18,7 @@ import (
 
 func init() {
 	extraRoutes = append(extraRoutes, func(c *Controller) {
-		c.collectionRoutes("rules", c.listRules, c.getRuleRoute, c.putRule, c.deleteRule, c.setRuleState)
+		c.collectionRoutes("rules", false, c.listRules, c.getRuleRoute, c.putRule, c.deleteRule, c.setRuleState)
 	})
 }
 
@@ -73,7 +73,7 @@ func (c *Controller) ruleEnds(ctx context.Context, id auth.Identity, ns, trigger
 		}
 		return tf, af, err
 	}
-	if _, err := c.resolveAction(ctx, id, af); err != nil {
+	if _, err := c.entitledAction(ctx, id, af); err != nil {
 		if errors.Is(err, store.ErrNotFound) || whisk.StatusOf(err) < 500 {
 			return tf, af, invalid
 		}

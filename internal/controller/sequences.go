@@ -64,7 +64,7 @@ func (c *Controller) checkSequence(ctx context.Context, f whisk.FQN, components 
 // countAtomic returns how many atomic actions component cf stands for,
 // refusing a nested sequence that refers back to self.
 func (c *Controller) countAtomic(ctx context.Context, id auth.Identity, self, cf whisk.FQN, depth int) (int, error) {
-	ra, err := c.resolveAction(ctx, id, cf)
+	ra, err := c.entitledAction(ctx, id, cf)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, whisk.BadRequest(whisk.MsgSequenceMissing)
 	}
@@ -200,7 +200,7 @@ func (c *Controller) chain(ctx context.Context, inv *invocation, sid string) *wh
 		f, err := whisk.ParseFQN(s, seq.FQN().Namespace)
 		var ra *resolvedAction
 		if err == nil {
-			ra, err = c.resolveAction(ctx, inv.id, f)
+			ra, err = c.entitledAction(ctx, inv.id, f)
 		}
 		if err != nil {
 			r := errorResponse(whisk.StatusApplicationError, whisk.MsgSequenceMissing)

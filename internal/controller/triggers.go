@@ -17,7 +17,7 @@ import (
 
 func init() {
 	extraRoutes = append(extraRoutes, func(c *Controller) {
-		c.collectionRoutes("triggers", c.listTriggers, c.getTriggerRoute, c.putTrigger, c.deleteTrigger, c.fireRoute)
+		c.collectionRoutes("triggers", false, c.listTriggers, c.getTriggerRoute, c.putTrigger, c.deleteTrigger, c.fireRoute)
 	})
 }
 
@@ -336,7 +336,7 @@ func (c *Controller) fire(ctx context.Context, id auth.Identity, ns, name string
 
 // fireRule invokes a rule's action non-blocking.
 func (c *Controller) fireRule(ctx context.Context, id auth.Identity, af whisk.FQN, args json.RawMessage, cause string) (string, error) {
-	ra, err := c.resolveAction(ctx, id, af)
+	ra, err := c.entitledAction(ctx, id, af)
 	if err != nil {
 		return "", err
 	}

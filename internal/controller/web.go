@@ -75,8 +75,10 @@ type webTarget struct {
 	// path parameters to it).
 	query url.Values
 	// secret, when set, is presented as the X-Require-Whisk-Auth value (the
-	// API gateway carries the secret captured by `api create`).
-	secret string
+	// API gateway carries the secret captured by `api create`), but only to
+	// an action of namespace secretOf: an API never opens another tenant's
+	// action with a secret it stored.
+	secret, secretOf string
 }
 
 // webExtensions are the media extensions in the order they are tried.
@@ -173,7 +175,11 @@ func (c *Controller) webAction(w http.ResponseWriter, r *http.Request, t webTarg
 		}
 	}
 	if r.Method != http.MethodOptions || !customOptions {
-		if err := confirmWebAuth(ann, r, caller, t.secret); err != nil {
+		secret := t.secret
+		if ra.action.FQN().Namespace != t.secretOf {
+			secret = ""
+		}
+		if err := confirmWebAuth(ann, r, caller, secret); err != nil {
 			return err
 		}
 	}
@@ -213,7 +219,7 @@ func (c *Controller) webLookup(ctx context.Context, t webTarget) (auth.Identity,
 	if err != nil {
 		return auth.Identity{}, nil, err
 	}
-	ra, err := c.resolveAction(ctx, owner, whisk.FQN{Namespace: t.namespace, Package: t.pkg, Name: t.name})
+	ra, err := c.entitledAction(ctx, owner, whisk.FQN{Namespace: t.namespace, Package: t.pkg, Name: t.name})
 	if err != nil {
 		var we *whisk.Error
 		if errors.Is(err, store.ErrNotFound) || errors.As(err, &we) && we.Status < 500 {
