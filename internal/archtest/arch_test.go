@@ -2,8 +2,12 @@ package archtest
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,6 +15,7 @@ import (
 const module = "github.com/whirlfaas/whirl"
 
 type pkg struct {
+	Dir        string
 	ImportPath string
 	Name       string
 	Doc        string
@@ -175,4 +180,62 @@ func TestPackageDocs(t *testing.T) {
 			t.Errorf("%s has no package comment saying what it owns", p.ImportPath)
 		}
 	}
+}
+
+// TestControllerWiredExplicitly: the controller has no init functions and
+// no package-level variables of function type (hooks one file sets for
+// another). Its parts are methods wired by New, so "go to definition"
+// lands on code, never on a variable that may be nil.
+func TestControllerWiredExplicitly(t *testing.T) {
+	for _, p := range packages(t) {
+		if rel(p.ImportPath) != "internal/controller" {
+			continue
+		}
+		fset := token.NewFileSet()
+		for _, f := range p.GoFiles {
+			file, err := parser.ParseFile(fset, filepath.Join(p.Dir, f), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range file.Decls {
+				switch d := d.(type) {
+				case *ast.FuncDecl:
+					if d.Recv == nil && d.Name.Name == "init" {
+						t.Errorf("%s: func init wires the controller implicitly", fset.Position(d.Pos()))
+					}
+				case *ast.GenDecl:
+					if d.Tok != token.VAR {
+						continue
+					}
+					for _, s := range d.Specs {
+						vs := s.(*ast.ValueSpec)
+						if isFuncType(vs.Type) {
+							t.Errorf("%s: package-level function variable %s", fset.Position(vs.Pos()), vs.Names[0].Name)
+						}
+						for _, v := range vs.Values {
+							if _, ok := v.(*ast.FuncLit); ok {
+								t.Errorf("%s: package-level function variable %s", fset.Position(vs.Pos()), vs.Names[0].Name)
+							}
+						}
+					}
+				}
+			}
+		}
+		return
+	}
+	t.Fatal("package internal/controller not found")
+}
+
+// isFuncType reports whether a declared type is a function, or a slice or
+// map of functions.
+func isFuncType(e ast.Expr) bool {
+	switch e := e.(type) {
+	case *ast.FuncType:
+		return true
+	case *ast.ArrayType:
+		return isFuncType(e.Elt)
+	case *ast.MapType:
+		return isFuncType(e.Value)
+	}
+	return false
 }

@@ -127,10 +127,8 @@ func (c *Controller) putAction(w http.ResponseWriter, r *http.Request, id auth.I
 	if err := checkKeyValues("annotations", put.Annotations); err != nil {
 		return err
 	}
-	if checkPackageWritable != nil {
-		if err := checkPackageWritable(c, r.Context(), f); err != nil {
-			return err
-		}
+	if err := c.packageWritable(r.Context(), f); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	ents := c.cfg.Store.Entities()
@@ -165,14 +163,6 @@ func (c *Controller) putAction(w http.ResponseWriter, r *http.Request, id auth.I
 	writeJSON(w, http.StatusOK, a)
 	return nil
 }
-
-// checkPackageWritable is set by the packages file: actions may only be
-// put in an existing package that is not a binding.
-var checkPackageWritable func(c *Controller, ctx context.Context, f whisk.FQN) error
-
-// validateSequence is set by the sequences file to check a sequence's
-// components at create time.
-var validateSequence func(c *Controller, ctx context.Context, f whisk.FQN, components []string) ([]string, error)
 
 // buildAction applies put to old (nil on create) as OpenWhisk does.
 func (c *Controller) buildAction(ctx context.Context, f whisk.FQN, old *whisk.Action, put *whisk.ActionPut) (*whisk.Action, error) {
@@ -242,10 +232,7 @@ func (c *Controller) checkExec(ctx context.Context, f whisk.FQN, in *whisk.Exec)
 	case "":
 		return ex, whisk.BadRequest(whisk.MsgMalformed + "exec.kind undefined")
 	case whisk.KindSequence:
-		if validateSequence == nil {
-			return ex, whisk.BadRequest(whisk.MsgMalformed + "sequences are not supported")
-		}
-		comps, err := validateSequence(c, ctx, f, ex.Components)
+		comps, err := c.checkSequence(ctx, f, ex.Components)
 		if err != nil {
 			return ex, err
 		}

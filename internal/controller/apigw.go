@@ -43,15 +43,10 @@ func isAPIVerb(v string) bool {
 // apiResponseTypes are the web extensions an API operation may answer with.
 var apiResponseTypes = map[string]bool{"json": true, "http": true, "html": true, "svg": true, "text": true}
 
-func init() {
-	preRoutes = append(preRoutes, func(c *Controller, w http.ResponseWriter, r *http.Request) bool {
-		p := r.URL.Path
-		if !strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/api/v1/") || p == "/api/v1" {
-			return false
-		}
-		c.serveGateway(w, r)
-		return true
-	})
+// isGatewayPath reports whether p is a path the API gateway answers:
+// /api/{tenant}/..., anything under /api/ but the REST API's /api/v1.
+func isGatewayPath(p string) bool {
+	return strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/api/v1/") && p != "/api/v1"
 }
 
 // swagger is the part of a swagger 2.0 document the gateway reads and

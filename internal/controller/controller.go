@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -75,8 +76,10 @@ type Controller struct {
 	cfg   Config
 	mux   *http.ServeMux
 	cache *entityCache
-	tid   atomic.Uint64
-	boot  string
+	// owners caches the owner of a namespace for web actions.
+	owners *ownerCache
+	tid    atomic.Uint64
+	boot   string
 }
 
 // New returns a controller ready to serve.
@@ -93,17 +96,22 @@ func New(cfg Config) *Controller {
 	if cfg.SequenceMax == 0 {
 		cfg.SequenceMax = 50
 	}
-	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), boot: whisk.NewActivationID()[:16]}
+	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, boot: whisk.NewActivationID()[:16]}
 	c.routes()
 	return c
 }
 
 // ServeHTTP adds OpenWhisk's CORS headers, answers OPTIONS and routes.
 func (c *Controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for _, serve := range preRoutes {
-		if serve(c, w, r) {
-			return
-		}
+	// Web actions and the API gateway set their own CORS headers and may
+	// hand OPTIONS to the action.
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, webPrefix):
+		c.serveWeb(w, r)
+		return
+	case isGatewayPath(p):
+		c.serveGateway(w, r)
+		return
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
@@ -135,19 +143,13 @@ func (c *Controller) routes() {
 	}
 	c.actionRoutes()
 	c.activationRoutes()
-	for _, add := range extraRoutes {
-		add(c)
-	}
+	c.triggerRoutes()
+	c.ruleRoutes()
+	c.packageRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.writeError(w, whisk.NotFound())
 	})
 }
-
-// preRoutes are consulted before the API's CORS headers and routing; one
-// that returns true has answered the request. Web actions and the API
-// gateway use them: they set their own CORS headers and may hand OPTIONS
-// to the action.
-var preRoutes []func(c *Controller, w http.ResponseWriter, r *http.Request) bool
 
 // collectionRoutes registers the routes every entity collection has under
 // /api/v1/namespaces/{ns}/<collection>: list (with and without a trailing
@@ -169,10 +171,6 @@ func (c *Controller) collectionRoutes(collection string, shared bool, list, get,
 		c.mux.HandleFunc("POST "+base+"/{name}", c.authed(post))
 	}
 }
-
-// extraRoutes lets files of this package for other collections (triggers,
-// rules, packages, web actions, API management) add their routes.
-var extraRoutes []func(c *Controller)
 
 // public wraps a route that needs authentication but no namespace.
 func (c *Controller) public(h func(w http.ResponseWriter, r *http.Request, id auth.Identity) error) http.HandlerFunc {

@@ -29,25 +29,15 @@ type invocation struct {
 	activation  string // preassigned activation id, or ""
 }
 
-// invokeSequence is set by the sequences file.
-var invokeSequence func(c *Controller, ctx context.Context, inv *invocation) (string, *whisk.Activation, error)
-
-// invokeBuiltin is set by the packages file: it runs a built-in action
-// (the alarms feeds) in process.
-var invokeBuiltin func(c *Controller, ctx context.Context, inv *invocation) (string, *whisk.Activation, error)
-
 // invoke runs inv through throttling and the balancer. It returns the
 // activation id and, for a blocking invocation that finished within its
 // wait, the record.
 func (c *Controller) invoke(ctx context.Context, inv *invocation) (string, *whisk.Activation, error) {
-	if inv.ra.action.Exec.Kind == whisk.KindSequence {
-		if invokeSequence == nil {
-			return "", nil, whisk.BadRequest("sequences are not supported")
-		}
-		return invokeSequence(c, ctx, inv)
-	}
-	if inv.ra.action.Exec.Kind == whisk.KindBuiltin && invokeBuiltin != nil {
-		return invokeBuiltin(c, ctx, inv)
+	switch inv.ra.action.Exec.Kind {
+	case whisk.KindSequence:
+		return c.runSequence(ctx, inv)
+	case whisk.KindBuiltin:
+		return c.runBuiltin(ctx, inv)
 	}
 	ns := inv.id.Namespace
 	if err := c.cfg.Throttle.CheckInvoke(ns); err != nil {

@@ -27,12 +27,8 @@ type Builtins interface {
 	TriggerDeleted(ctx context.Context, namespace, name string) error
 }
 
-func init() {
-	extraRoutes = append(extraRoutes, func(c *Controller) {
-		c.collectionRoutes("packages", true, c.listPackages, c.getPackageRoute, c.putPackage, c.deletePackage, nil)
-	})
-	checkPackageWritable = (*Controller).packageWritable
-	invokeBuiltin = (*Controller).runBuiltin
+func (c *Controller) packageRoutes() {
+	c.collectionRoutes("packages", true, c.listPackages, c.getPackageRoute, c.putPackage, c.deletePackage, nil)
 }
 
 // getPackage returns the stored package (cached) and its revision.

@@ -16,10 +16,8 @@ import (
 // fire reads only the trigger. The rule document keeps a copy for GET when
 // the trigger is gone.
 
-func init() {
-	extraRoutes = append(extraRoutes, func(c *Controller) {
-		c.collectionRoutes("rules", false, c.listRules, c.getRuleRoute, c.putRule, c.deleteRule, c.setRuleState)
-	})
+func (c *Controller) ruleRoutes() {
+	c.collectionRoutes("rules", false, c.listRules, c.getRuleRoute, c.putRule, c.deleteRule, c.setRuleState)
 }
 
 func (c *Controller) getRule(ctx context.Context, ns, name string) (*whisk.Rule, int64, error) {

@@ -25,11 +25,6 @@ import (
 // chain runs again from its first component: components that had run run
 // again, and the sequence ends with one record.
 
-func init() {
-	validateSequence = (*Controller).checkSequence
-	invokeSequence = (*Controller).runSequence
-}
-
 // checkSequence validates a sequence's components at create time and
 // returns them as fully qualified names. Atomic actions are counted
 // through nested sequences against SequenceMax.

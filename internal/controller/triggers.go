@@ -15,10 +15,8 @@ import (
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
 
-func init() {
-	extraRoutes = append(extraRoutes, func(c *Controller) {
-		c.collectionRoutes("triggers", false, c.listTriggers, c.getTriggerRoute, c.putTrigger, c.deleteTrigger, c.fireRoute)
-	})
+func (c *Controller) triggerRoutes() {
+	c.collectionRoutes("triggers", false, c.listTriggers, c.getTriggerRoute, c.putTrigger, c.deleteTrigger, c.fireRoute)
 }
 
 // getTrigger returns the stored trigger (cached) and its revision.

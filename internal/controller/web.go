@@ -53,16 +53,6 @@ const (
 	webAllowHeaders = "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"
 )
 
-func init() {
-	preRoutes = append(preRoutes, func(c *Controller, w http.ResponseWriter, r *http.Request) bool {
-		if !strings.HasPrefix(r.URL.Path, webPrefix) {
-			return false
-		}
-		c.serveWeb(w, r)
-		return true
-	})
-}
-
 // webTarget names the web action a request runs and how its answer is
 // shaped.
 type webTarget struct {
@@ -215,7 +205,7 @@ func (c *Controller) webLookup(ctx context.Context, t webTarget) (auth.Identity,
 			return auth.Identity{}, nil, whisk.NotFound()
 		}
 	}
-	owner, err := c.owners().lookup(ctx, c.cfg.Store.Auth(), t.namespace)
+	owner, err := c.owners.lookup(ctx, c.cfg.Store.Auth(), t.namespace)
 	if err != nil {
 		return auth.Identity{}, nil, err
 	}
@@ -700,15 +690,6 @@ type ownerCache struct {
 type ownerEntry struct {
 	id      auth.Identity
 	expires time.Time
-}
-
-// webOwners holds each controller's ownerCache (*Controller →
-// *ownerCache), kept out of Controller so that this file stands alone.
-var webOwners sync.Map
-
-func (c *Controller) owners() *ownerCache {
-	v, _ := webOwners.LoadOrStore(c, &ownerCache{})
-	return v.(*ownerCache)
 }
 
 // ownerTTL bounds how long a deleted namespace stays reachable.
