@@ -20,9 +20,18 @@ import (
 	"github.com/whirlfaas/whirl/internal/bus/nats"
 )
 
-// natsServer is where the tests find nats-server (scripts/deps.sh
-// installs it).
-const natsServer = "/usr/sbin/nats-server"
+// natsServer returns the nats-server binary (scripts/deps.sh installs it):
+// on the PATH, or Debian's /usr/sbin/nats-server.
+func natsServer(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"nats-server", "/usr/sbin/nats-server"} {
+		if bin, err := exec.LookPath(name); err == nil {
+			return bin
+		}
+	}
+	t.Fatal("nats-server is needed (scripts/deps.sh installs it)")
+	return ""
+}
 
 // startAuthServer starts a nats-server of its own, with JetStream and the
 // authorization block given (NATS configuration syntax), on a random
@@ -30,10 +39,7 @@ const natsServer = "/usr/sbin/nats-server"
 // the server's "ready" line and kills it when the test ends.
 func startAuthServer(t *testing.T, authorization string) string {
 	t.Helper()
-	bin, err := exec.LookPath(natsServer)
-	if err != nil {
-		t.Fatalf("nats-server is needed (scripts/deps.sh installs it): %v", err)
-	}
+	bin := natsServer(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nats.conf")
 	cfg := fmt.Sprintf("listen: 127.0.0.1:-1\njetstream { store_dir: %q }\nauthorization {\n%s\n}\n", filepath.Join(dir, "js"), authorization)
