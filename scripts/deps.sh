@@ -9,6 +9,8 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -d /usr/lib/python3/dist-packages/redis ] || need+=(python3-redis)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
+# nats-server: the NATS bus tests start their own (with authorization).
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

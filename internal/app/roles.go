@@ -52,7 +52,11 @@ func (a *App) openShared(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	a.Metrics = metrics.New()
-	nb, err := natsbus.New(ctx, cfg.Bus, natsbus.WithPrefix(cfg.BusPrefix), natsbus.WithLogger(a.logger))
+	bopts := []natsbus.Option{natsbus.WithPrefix(cfg.BusPrefix), natsbus.WithLogger(a.logger)}
+	if cfg.BusCredentials != "" {
+		bopts = append(bopts, natsbus.WithCredentialsFile(cfg.BusCredentials))
+	}
+	nb, err := natsbus.New(ctx, cfg.Bus, bopts...)
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}

@@ -72,6 +72,10 @@ type Config struct {
 	// Bus is the NATS server (JetStream enabled), a nats:// URL; several
 	// may be given comma-separated. Empty means the in-process bus.
 	Bus string
+	// BusCredentials is a file of credentials for the NATS server: a
+	// user credentials file (.creds), an nkey seed, or a token. User and
+	// password (or a token) may instead be in the Bus URL.
+	BusCredentials string
 	// BusPrefix starts every NATS subject and names the stream
 	// (<PREFIX>_INVOKE); deployments sharing a NATS server keep apart by
 	// prefix.
@@ -275,7 +279,7 @@ func (c *Config) Validate() error {
 		for _, u := range strings.Split(c.Bus, ",") {
 			pu, err := url.Parse(strings.TrimSpace(u))
 			if err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls" && pu.Scheme != "ws" && pu.Scheme != "wss") {
-				bad("bus", "%q is not a nats:// URL", u)
+				bad("bus", "%q is not a nats:// URL", redactUserinfo(u))
 			}
 		}
 	}
@@ -397,6 +401,20 @@ func hostToken() string {
 }
 
 // redactDSN hides the password of a URL DSN, for error messages.
+// redactUserinfo returns a URL with anything before its last @ (user and
+// password, or a token) replaced, even when the URL does not parse.
+func redactUserinfo(u string) string {
+	at := strings.LastIndex(u, "@")
+	if at < 0 {
+		return u
+	}
+	start := strings.Index(u, "://")
+	if start < 0 || start > at {
+		return "REDACTED" + u[at:]
+	}
+	return u[:start+3] + "REDACTED" + u[at:]
+}
+
 func redactDSN(dsn string) string {
 	if u, err := url.Parse(dsn); err == nil && u.User != nil {
 		return u.Redacted()

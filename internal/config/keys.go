@@ -125,6 +125,7 @@ var knobs = func() []knob {
 		stringKnob("store", func(c *Config) *string { return &c.Store }),
 		stringKnob("bus", func(c *Config) *string { return &c.Bus }),
 		stringKnob("busPrefix", func(c *Config) *string { return &c.BusPrefix }),
+		stringKnob("busCredentials", func(c *Config) *string { return &c.BusCredentials }),
 		stringKnob("invokerName", func(c *Config) *string { return &c.InvokerName }),
 		stringKnob("controllerName", func(c *Config) *string { return &c.ControllerName }),
 		{key: "invokers", list: true, set: func(c *Config, v string) error {
@@ -354,6 +355,7 @@ var roleFlagKeys = []struct{ flag, key, usage string }{
 	{"store", "store", "PostgreSQL shared by every role, postgres://user@host:5432/db"},
 	{"bus", "bus", "NATS server with JetStream, nats://host:4222"},
 	{"bus-prefix", "busPrefix", "first token(s) of the NATS subjects and stream name (default whirl)"},
+	{"bus-credentials", "busCredentials", "file of NATS credentials: a .creds file, an nkey seed or a token"},
 	{"invoker-name", "invokerName", "this invoker's name on the bus (default invoker-<hostname>)"},
 	{"invokers", "invokers", "invoker names the controller balances over, comma-separated"},
 	{"controller-name", "controllerName", "this controller's name on the bus, unique per controller (default controller-<hostname>)"},
@@ -361,7 +363,7 @@ var roleFlagKeys = []struct{ flag, key, usage string }{
 }
 
 // BindRoleFlags registers the scale-out flags on fs (after BindFlags):
-// --store, --bus, --bus-prefix, --invoker-name, --invokers,
+// --store, --bus, --bus-prefix, --bus-credentials, --invoker-name, --invokers,
 // --controller-name and --schedule-alarms. Like the others they take effect
 // in Load.
 func (c *Config) BindRoleFlags(fs *pflag.FlagSet) {

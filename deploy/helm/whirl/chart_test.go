@@ -210,7 +210,7 @@ func envOf(c any) map[string]any {
 
 func TestTemplatesParse(t *testing.T) {
 	_, files := load(t)
-	for _, want := range []string{"_helpers.tpl", "configmap.yaml", "controller.yaml", "invoker.yaml", "NOTES.txt"} {
+	for _, want := range []string{"_helpers.tpl", "configmap.yaml", "controller.yaml", "invoker.yaml", "networkpolicy.yaml", "NOTES.txt"} {
 		found := false
 		for _, f := range files {
 			found = found || filepath.Base(f) == want
@@ -239,7 +239,7 @@ func TestRender(t *testing.T) {
 	for _, o := range objs {
 		kinds[o["kind"].(string)]++
 	}
-	want := map[string]int{"ConfigMap": 1, "Deployment": 2, "Service": 2, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "StatefulSet": 1}
+	want := map[string]int{"ConfigMap": 1, "Deployment": 2, "Service": 2, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "StatefulSet": 1, "NetworkPolicy": 1}
 	if !reflect.DeepEqual(kinds, want) {
 		t.Errorf("objects %v, want %v", kinds, want)
 	}

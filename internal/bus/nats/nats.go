@@ -82,6 +82,7 @@ type options struct {
 	duplicates time.Duration
 	logger     *slog.Logger
 	natsOpts   []natsgo.Option
+	credsFile  string
 }
 
 // WithPrefix sets the first subject token(s) (default "whirl"): invocations
@@ -157,7 +158,10 @@ var (
 )
 
 // New connects to the NATS server at url and creates or updates the
-// invocation stream. The stream outlives the Bus; Close leaves it.
+// invocation stream. The stream outlives the Bus; Close leaves it. The
+// URL may carry credentials (nats://user:password@host, nats://token@host);
+// errors show it redacted (Redact). A server that refuses the credentials
+// gives an error wrapping ErrCredentials.
 func New(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 	o := options{prefix: "whirl", ackWait: 30 * time.Second, replicas: 1, duplicates: 2 * time.Minute}
 	for _, f := range opts {
@@ -178,10 +182,21 @@ func New(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 		invokers: map[string]*subscription{}, controllers: map[string]*subscription{},
 		held: map[*heldMsg]struct{}{}}
 	nopts := append([]natsgo.Option{natsgo.Name("whirl"), natsgo.MaxReconnects(-1)}, o.natsOpts...)
+	presented := ""
+	if hasUserInfo(url) {
+		presented = "the user information in the URL"
+	}
+	if o.credsFile != "" {
+		copt, what, err := credentialsOption(o.credsFile)
+		if err != nil {
+			return nil, err
+		}
+		nopts, presented = append(nopts, copt), what
+	}
 	nopts = append(nopts, natsgo.ClosedHandler(func(*natsgo.Conn) { close(b.drained) }))
 	nc, err := natsgo.Connect(url, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, connectError(url, presented, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -199,7 +214,7 @@ func New(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 	})
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("nats bus: create stream %s at %s (is JetStream enabled?): %w", o.stream, url, err)
+		return nil, fmt.Errorf("nats bus: create stream %s at %s (is JetStream enabled?): %w", o.stream, Redact(url), err)
 	}
 	b.nc, b.js = nc, js
 	b.ctx, b.cancel = context.WithCancel(context.Background())

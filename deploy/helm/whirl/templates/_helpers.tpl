@@ -34,8 +34,52 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
     secretKeyRef:
       name: {{ required "store.existingSecret is required" .Values.store.existingSecret }}
       key: {{ .Values.store.secretKey }}
+{{- if and .Values.nats.auth.existingSecret .Values.nats.auth.urlKey }}
+- name: WHIRL_BUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.nats.auth.existingSecret }}
+      key: {{ .Values.nats.auth.urlKey }}
+{{- else }}
 - name: WHIRL_BUS
   value: {{ required "nats.url is required" .Values.nats.url | quote }}
+{{- end }}
 - name: WHIRL_BUS_PREFIX
   value: {{ .Values.nats.prefix | quote }}
+{{- if include "whirl.natsCredentials" . }}
+- name: WHIRL_BUS_CREDENTIALS
+  value: /etc/whirl/nats/credentials
+{{- end }}
+{{- end -}}
+
+{{/* Non-empty when NATS credentials come from a file in the Secret. */}}
+{{- define "whirl.natsCredentials" -}}
+{{- if and .Values.nats.auth.existingSecret .Values.nats.auth.credentialsKey }}true{{ end -}}
+{{- end -}}
+
+{{/* The volume mounts of both roles. */}}
+{{- define "whirl.volumeMounts" -}}
+- name: config
+  mountPath: /etc/whirl
+{{- if include "whirl.natsCredentials" . }}
+- name: nats-credentials
+  mountPath: /etc/whirl/nats
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The volumes of both roles. */}}
+{{- define "whirl.volumes" -}}
+- name: config
+  configMap:
+    name: {{ include "whirl.fullname" . }}-config
+{{- if include "whirl.natsCredentials" . }}
+- name: nats-credentials
+  secret:
+    secretName: {{ .Values.nats.auth.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.nats.auth.credentialsKey }}
+        path: credentials
+{{- end }}
 {{- end -}}
