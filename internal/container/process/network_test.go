@@ -376,8 +376,7 @@ func TestActionNetworkContainersApart(t *testing.T) {
 		t.Run(tc.mode, func(t *testing.T) {
 			f := netFactory(t, process.Options{NetworkMode: tc.mode})
 			port := freePort(t)
-			_, a := probe(t, f, map[string]any{"listen": port})
-			_ = a
+			probe(t, f, map[string]any{"listen": port}) // container A serves port
 			out, _ := probe(t, f, map[string]any{"targets": []any{[]any{"127.0.0.1", port}, []any{"10.0.2.100", port}}})
 			if got := out["127.0.0.1:"+strconv.Itoa(port)] == "ok"; got != tc.reach {
 				t.Errorf("container B reached container A's port on 127.0.0.1: %v (%q), want %v", got, out["127.0.0.1:"+strconv.Itoa(port)], tc.reach)
@@ -421,8 +420,7 @@ func TestActionNetworkCleanup(t *testing.T) {
 	f := netFactory(t, process.Options{NetworkMode: process.NetworkIsolated})
 	ctx := t.Context()
 	before := len(slirpChildren(os.Getpid()))
-	c1, _ := probe(t, f, nil)
-	_ = c1
+	probe(t, f, map[string]any{})
 	c, err := f.Create(ctx, container.Spec{Kind: "python:3", MemoryMB: 128})
 	if err != nil {
 		t.Fatal(err)
