@@ -14,7 +14,9 @@
 // namespaces, uid 65534, killed with its parent, Whirl's directories hidden.
 // Memory is bounded by a cgroup (v1 memory controller) when one can be made,
 // else by an address-space limit for python; processes by a pids cgroup,
-// else RLIMIT_NPROC.
+// else RLIMIT_NPROC. The network is the host's, none (loopback only), or
+// isolated: the container's own namespace, reaching out through
+// slirp4netns under nftables rules (see network.go).
 //
 // The package imports internal/container, internal/runtimes and
 // internal/whisk. Only internal/app, internal/proxy and tests import it.
