@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Whirl's tests need on a fresh Debian machine, where missing:
-# bubblewrap (the action sandbox), redis-server and python3-redis (the
-# read-py example). Idempotent; quiet when everything is present.
+# bubblewrap (the action sandbox), slirp4netns and nftables (the isolated
+# action network), redis-server and python3-redis (the read-py example).
+# Idempotent; quiet when everything is present.
 set -euo pipefail
 
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v slirp4netns >/dev/null 2>&1 || need+=(slirp4netns)
+[ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -d /usr/lib/python3/dist-packages/redis ] || need+=(python3-redis)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)

@@ -186,12 +186,16 @@ func (a *App) startFactory(cfg *config.Config, name string) (err error) {
 	if _, err := os.Stat(cfg.DataDir); err == nil {
 		hide = append(hide, cfg.DataDir)
 	}
+	netMode, netAuto := actionNetwork(cfg)
 	pf, err := process.New(process.Options{
-		WorkDir:  a.workDir,
-		Sandbox:  cfg.Sandbox,
-		Network:  cfg.Network,
-		APIHost:  cfg.APIHost,
-		HideDirs: hide,
+		WorkDir:         a.workDir,
+		Sandbox:         cfg.Sandbox,
+		NetworkMode:     netMode,
+		NetworkFallback: netAuto,
+		NetworkAllow:    cfg.ActionNetworkAllow,
+		NetworkBlock:    sharedAddrs(cfg),
+		APIHost:         cfg.APIHost,
+		HideDirs:        hide,
 	})
 	if err != nil {
 		return fmt.Errorf("container factory: %w", err)

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,8 +50,15 @@ type Config struct {
 	APIHost string
 	// Sandbox is "auto" (bubblewrap when installed), "none" or "bwrap".
 	Sandbox string
-	// Network lets actions reach the network.
-	Network bool
+	// ActionNetwork is what actions' containers reach: "none", "isolated"
+	// (the internet and ActionNetworkAllow, never the host, private or
+	// link-local ranges, or the store and bus) or "host". Empty means the
+	// role's default (see internal/app): isolated, or host for `whirl up`
+	// listening on loopback. The old `network` key sets it (true is host).
+	ActionNetwork string
+	// ActionNetworkAllow are ranges (CIDRs or addresses) isolated actions
+	// may reach although private or the host's own.
+	ActionNetworkAllow []string
 	// RuntimesFile is a runtimes manifest replacing the built-in one.
 	RuntimesFile string
 	// UseWellKnownKeys installs OpenWhisk's public guest and whisk.system
@@ -164,7 +172,6 @@ func Default() *Config {
 		Listen:           DefaultListen,
 		DataDir:          "~/.whirl",
 		Sandbox:          "auto",
-		Network:          true,
 		ContainerFactory: "process",
 		BlockingWait:     60 * time.Second,
 		BusPrefix:        "whirl",
@@ -263,6 +270,18 @@ func (c *Config) Validate() error {
 	case "auto", "none", "bwrap":
 	default:
 		bad("sandbox", "%q is not one of auto, none, bwrap", c.Sandbox)
+	}
+	switch c.ActionNetwork {
+	case "", "none", "isolated", "host":
+	default:
+		bad("actionNetwork", "%q is not one of none, isolated, host", c.ActionNetwork)
+	}
+	for _, r := range c.ActionNetworkAllow {
+		if _, err := netip.ParsePrefix(r); err != nil {
+			if _, err := netip.ParseAddr(r); err != nil {
+				bad("actionNetworkAllow", "%q is not a CIDR range or an address", r)
+			}
+		}
 	}
 	switch c.ContainerFactory {
 	case "process", "kubernetes":

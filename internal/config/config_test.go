@@ -77,7 +77,7 @@ func TestDefaults(t *testing.T) {
 	if err := c.Resolve(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:3233" || c.APIHost != "http://127.0.0.1:3233" || !c.UseWellKnownKeys || !c.Network || c.Sandbox != "auto" {
+	if c.Listen != "127.0.0.1:3233" || c.APIHost != "http://127.0.0.1:3233" || !c.UseWellKnownKeys || c.ActionNetwork != "" || c.Sandbox != "auto" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if strings.HasPrefix(c.DataDir, "~") || !strings.HasSuffix(c.DataDir, ".whirl") {
@@ -211,7 +211,7 @@ containerPool:
 	if err := c.LoadFile(p); err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:9999" || c.DataDir != "/tmp/whirl-data" || c.Network || c.BlockingWait != 2*time.Minute {
+	if c.Listen != "127.0.0.1:9999" || c.DataDir != "/tmp/whirl-data" || c.ActionNetwork != "none" || c.BlockingWait != 2*time.Minute {
 		t.Fatalf("%+v", c)
 	}
 	if c.Limits.Actions.Memory.Max != 1024 || c.Limits.Actions.Time.Max != 10*time.Minute || c.Limits.PayloadMax != 2<<20 {
@@ -471,5 +471,39 @@ func TestContainerFactoryKeys(t *testing.T) {
 	}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "containerFactory") {
 		t.Fatalf("containerFactory docker: err = %v", err)
+	}
+}
+
+func TestActionNetworkKeys(t *testing.T) {
+	c := Default()
+	if err := c.LoadEnv([]string{"WHIRL_ACTION_NETWORK=isolated", "WHIRL_ACTION_NETWORK_ALLOW=10.1.0.0/16, 192.0.2.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ActionNetwork != "isolated" || strings.Join(c.ActionNetworkAllow, " ") != "10.1.0.0/16 192.0.2.7" {
+		t.Fatalf("actionNetwork %q, allow %q", c.ActionNetwork, c.ActionNetworkAllow)
+	}
+	// The deprecated bool still works: true is host, false none.
+	for v, want := range map[string]string{"true": "host", "false": "none"} {
+		if err := c.Set("network", v); err != nil || c.ActionNetwork != want {
+			t.Errorf("network=%s: actionNetwork %q, %v; want %q", v, c.ActionNetwork, err, want)
+		}
+	}
+	if err := c.loadYAML([]byte("actionNetwork: host\nactionNetworkAllow: [10.0.0.0/8, \"fd00::/8\"]\n")); err != nil || c.ActionNetwork != "host" || len(c.ActionNetworkAllow) != 2 {
+		t.Fatalf("yaml: %q %q %v", c.ActionNetwork, c.ActionNetworkAllow, err)
+	}
+	for _, bad := range []struct{ key, value, msg string }{
+		{"actionNetwork", "open", `actionNetwork: "open" is not one of none, isolated, host`},
+		{"actionNetworkAllow", "10.0.0.0/33", `actionNetworkAllow: "10.0.0.0/33" is not a CIDR range or an address`},
+	} {
+		c := Default()
+		if err := c.Set(bad.key, bad.value); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Resolve(); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s=%s: %v, want %q", bad.key, bad.value, err, bad.msg)
+		}
 	}
 }

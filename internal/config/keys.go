@@ -108,7 +108,20 @@ var knobs = func() []knob {
 		stringKnob("tlsKey", func(c *Config) *string { return &c.TLSKey }),
 		stringKnob("apiHost", func(c *Config) *string { return &c.APIHost }),
 		stringKnob("sandbox", func(c *Config) *string { return &c.Sandbox }),
-		boolKnob("network", func(c *Config) *bool { return &c.Network }),
+		{key: "network", set: func(c *Config, v string) error {
+			// Deprecated alias of actionNetwork: true is host, false none.
+			b, err := parseBool(v)
+			if err != nil {
+				return err
+			}
+			c.ActionNetwork = map[bool]string{true: "host", false: "none"}[b]
+			return nil
+		}},
+		stringKnob("actionNetwork", func(c *Config) *string { return &c.ActionNetwork }),
+		{key: "actionNetworkAllow", list: true, set: func(c *Config, v string) error {
+			c.ActionNetworkAllow = splitList(v)
+			return nil
+		}},
 		stringKnob("runtimes", func(c *Config) *string { return &c.RuntimesFile }),
 		stringKnob("containerFactory", func(c *Config) *string { return &c.ContainerFactory }),
 		stringKnob("kubernetes.namespace", func(c *Config) *string { return &c.Kubernetes.Namespace }),
@@ -156,6 +169,17 @@ var knobs = func() []knob {
 	ks = append(ks, rangeKnobs("limits.actions.log", mbKnob, func(c *Config) *Range { return &c.Limits.Actions.Log })...)
 	return ks
 }()
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // byKey finds knobs by lowercased key (keys match case-insensitively, so
 // the chart schema's actionsSequenceMaxLength is accepted too) and by the
@@ -346,6 +370,8 @@ var flagKeys = []struct{ flag, key, usage string }{
 	{"tls-key", "tlsKey", "TLS key file"},
 	{"api-host", "apiHost", "public URL of the API given to actions (default derived from --listen)"},
 	{"sandbox", "sandbox", "action sandbox: auto, none or bwrap (default auto)"},
+	{"action-network", "actionNetwork", "actions' network: none, isolated or host (default isolated, or host when listening on loopback)"},
+	{"action-network-allow", "actionNetworkAllow", "ranges isolated actions may reach although private or the host's, comma-separated CIDRs"},
 	{"runtimes", "runtimes", "runtimes manifest file (default built in)"},
 }
 

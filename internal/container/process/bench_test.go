@@ -13,7 +13,10 @@ var noop = container.InitRequest{Code: []byte("def main(a):\n    return a\n")}
 var noopJS = container.InitRequest{Code: []byte("function main(a) { return a }\n")}
 
 func benchCold(b *testing.B, sandbox, kind string, req container.InitRequest, prewarmed bool) {
-	f := newFactory(b, sandbox)
+	benchColdOn(b, newFactory(b, sandbox), kind, req, prewarmed)
+}
+
+func benchColdOn(b *testing.B, f *process.Factory, kind string, req container.InitRequest, prewarmed bool) {
 	ctx := context.Background()
 	for b.Loop() {
 		var c container.Container
@@ -50,6 +53,15 @@ func BenchmarkColdPython(b *testing.B) { benchCold(b, process.SandboxNone, "pyth
 func BenchmarkColdPythonBwrap(b *testing.B) {
 	requireBwrap(b)
 	benchCold(b, process.SandboxBwrap, "python:3", noop, false)
+}
+
+// BenchmarkColdPythonIsolated is BenchmarkColdPythonBwrap with actionNetwork
+// isolated: a network namespace, its nftables rules and slirp4netns per
+// container.
+func BenchmarkColdPythonIsolated(b *testing.B) {
+	requireIsolation(b)
+	f := netFactory(b, process.Options{NetworkMode: process.NetworkIsolated})
+	benchColdOn(b, f, "python:3", noop, false)
 }
 func BenchmarkPrewarmedPython(b *testing.B) {
 	benchCold(b, process.SandboxNone, "python:3", noop, true)

@@ -33,6 +33,7 @@ type Container struct {
 	stdin      *os.File
 	outPipes   [2]*os.File // our read ends of stdout and stderr
 	cg         *cgroup
+	net        *netns        // the isolated network namespace, if any
 	exited     chan struct{} // closed when the process has been waited for
 	exitState  *os.ProcessState
 	results    chan []byte   // result lines (one run at a time)
@@ -127,17 +128,33 @@ func (c *Container) start(ctx context.Context, argv []string) error {
 		return cmd
 	}
 	var cmd *exec.Cmd
-	if f.ptraceGate() {
-		cmd = newCmd(false)
-		if err = startTraced(cmd, limit); errors.Is(err, syscall.EPERM) {
-			// ptrace is not allowed here: use the shell gate from now on.
-			f.noPtrace.Store(true)
-			cmd = nil
+	launch := func() error {
+		var err error
+		if f.ptraceGate() {
+			cmd = newCmd(false)
+			if err = startTraced(cmd, limit); errors.Is(err, syscall.EPERM) {
+				// ptrace is not allowed here: use the shell gate from now on.
+				f.noPtrace.Store(true)
+				cmd = nil
+			}
 		}
+		if cmd == nil {
+			cmd = newCmd(true)
+			err = startGated(cmd, limit)
+		}
+		return err
 	}
-	if cmd == nil {
-		cmd = newCmd(true)
-		err = startGated(cmd, limit)
+	if f.netMode == NetworkIsolated && f.bwrap != "" {
+		// The container's own namespace, made once, is where its process
+		// is born; bwrap then does not unshare the network.
+		if c.net == nil {
+			c.net, err = f.newNetns()
+		}
+		if err == nil {
+			err = c.net.enter(launch)
+		}
+	} else {
+		err = launch()
 	}
 	if err != nil {
 		c.cg.remove()
@@ -625,6 +642,7 @@ func (c *Container) Destroy(ctx context.Context) error {
 		}
 	}
 	c.cg.remove()
+	c.net.close()
 	c.f.forget(c.id)
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("destroy %s: %w", c.id, err)

@@ -14,7 +14,9 @@
 // namespaces, uid 65534, killed with its parent, Whirl's directories hidden.
 // Memory is bounded by a cgroup (v1 memory controller) when one can be made,
 // else by an address-space limit for python; processes by a pids cgroup,
-// else RLIMIT_NPROC.
+// else RLIMIT_NPROC. The network is the host's, none (loopback only), or
+// isolated: the container's own namespace, reaching out through
+// slirp4netns under nftables rules (see network.go).
 //
 // The package imports internal/container, internal/runtimes and
 // internal/whisk. Only internal/app, internal/proxy and tests import it.
@@ -54,8 +56,24 @@ type Options struct {
 	// SandboxBwrap.
 	Sandbox string
 	// Network lets actions reach the network. Off means a private network
-	// namespace with loopback only (sandboxed mode only).
+	// namespace with loopback only (sandboxed mode only). Deprecated: used
+	// only when NetworkMode is empty (true is NetworkHost, false
+	// NetworkNone).
 	Network bool
+	// NetworkMode is NetworkNone, NetworkIsolated or NetworkHost (see
+	// network.go). NetworkIsolated needs bubblewrap, root, slirp4netns and
+	// nft: New fails without them (wrapping ErrNoIsolation) unless
+	// NetworkFallback is set.
+	NetworkMode string
+	// NetworkFallback makes New use NetworkNone, with a Warning, when
+	// NetworkIsolated is asked for and unavailable.
+	NetworkFallback bool
+	// NetworkAllow are ranges (CIDRs or addresses) isolated containers may
+	// reach although they are private or the host's.
+	NetworkAllow []string
+	// NetworkBlock are ranges isolated containers never reach, even when
+	// allowed (Whirl's store and bus).
+	NetworkBlock []string
 	// APIHost is exported as __OW_API_HOST unless Spec.Env sets it.
 	APIHost string
 	// HideDirs are directories actions must not see (Whirl's data
@@ -84,6 +102,10 @@ type Factory struct {
 	goCmd    string
 	launcher string // directory with launcher.py and launcher.js
 	warning  string
+	netMode  string    // NetworkNone, NetworkIsolated or NetworkHost
+	net      netTools  // the tools of NetworkIsolated
+	policy   netPolicy // what NetworkIsolated lets through
+	resolv   string    // resolv.conf of isolated containers, "" if not bound
 
 	noPtrace atomic.Bool // ptrace was refused: gate starts with /bin/sh
 
@@ -144,6 +166,9 @@ func New(opts Options) (*Factory, error) {
 		return nil, fmt.Errorf("process factory: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(f.launcher, "launcher.js"), runtimes.NodeLauncher(), 0o644); err != nil {
+		return nil, fmt.Errorf("process factory: %w", err)
+	}
+	if err := f.setupNetwork(); err != nil {
 		return nil, fmt.Errorf("process factory: %w", err)
 	}
 	hide := map[string]bool{}

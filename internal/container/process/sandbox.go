@@ -30,8 +30,15 @@ func (f *Factory) bwrapArgs(dir string, argv []string) []string {
 		"--hostname", "action",
 		"--die-with-parent",
 	}
-	if !f.opts.Network {
+	switch f.netMode {
+	case NetworkNone:
 		a = append(a, "--unshare-net")
+	case NetworkIsolated:
+		// The process starts inside the container's own namespace (see
+		// netns.enter); its resolver is slirp4netns's.
+		if f.resolv != "" {
+			a = append(a, "--ro-bind", filepath.Join(f.launcher, "resolv.conf"), f.resolv)
+		}
 	}
 	for _, t := range f.hide {
 		a = append(a, "--tmpfs", t)
