@@ -38,4 +38,11 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
   value: {{ required "nats.url is required" .Values.nats.url | quote }}
 - name: WHIRL_BUS_PREFIX
   value: {{ .Values.nats.prefix | quote }}
+{{- if .Values.metrics.existingSecret }}
+- name: WHIRL_METRICS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.metrics.existingSecret }}
+      key: {{ .Values.metrics.secretKey }}
+{{- end }}
 {{- end -}}
