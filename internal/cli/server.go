@@ -140,9 +140,11 @@ func serve(ctx context.Context, e *env, cfg *srvconfig.Config, logger *slog.Logg
 	go func() { served <- a.Serve(ln) }()
 	if mln != nil {
 		go func() { served <- a.ServeMetrics(mln) }()
-		logger.Info("metrics listener", "addr", mln.Addr())
 	}
 	banner(a, ln.Addr(), time.Since(started).Round(time.Millisecond))
+	if mln != nil {
+		fmt.Fprintf(e.stdout, "  metrics: http://%s/metrics\n", mln.Addr())
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
