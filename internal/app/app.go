@@ -70,6 +70,7 @@ type App struct {
 	cancel   context.CancelFunc
 	srv      *http.Server
 	logger   *slog.Logger
+	metrics  metricsServing // who GET /metrics answers (listen.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -338,7 +339,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		ConcurrentMax: cfg.Limits.ActionsInvokesConcurrent,
 		LimitsJSON:    limits.json,
 		InfoLimits:    cfg.InfoLimitsJSON,
-		Metrics:       a.Metrics.Handler(),
+		Metrics:       a.apiMetrics(),
 		Stats:         a.namespaceStats,
 		OnAccepted: func(ns string, blocking bool) {
 			a.Metrics.Accepted(ns, blocking)
@@ -427,7 +428,9 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Serve answers the API on ln until Shutdown; with TLS configured it
 // serves HTTPS. It returns nil after a clean shutdown.
 func (a *App) Serve(ln net.Listener) error {
-	a.srv = &http.Server{Handler: a.handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
+	a.srv = newHTTPServer(a.Config, a.handler, a.logger, 0)
+	a.metrics.boundTo(ln.Addr())
+	ln = limitListener(ln, a.Config)
 	var err error
 	if a.Config.TLSCert != "" || a.Config.TLSKey != "" {
 		var cert tls.Certificate
@@ -455,6 +458,7 @@ func (a *App) Close(ctx context.Context) error {
 		if a.srv != nil {
 			errs = append(errs, a.srv.Shutdown(ctx))
 		}
+		errs = append(errs, a.metrics.shutdown(ctx))
 		if a.invoker != nil {
 			done := make(chan struct{})
 			go func() { a.invoker.Wait(); close(done) }()

@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 
+	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/container/process"
 	"github.com/whirlfaas/whirl/internal/proxy"
 	"github.com/whirlfaas/whirl/internal/runtimes"
@@ -45,4 +47,13 @@ func NewProxy(o ProxyOptions) (http.Handler, func(context.Context) error, error)
 		return err
 	}
 	return s, stop, nil
+}
+
+// ProxyServer returns the HTTP server of `whirl proxy` for h, with the
+// default bounds of every Whirl listener (config.HTTP) but no write
+// timeout — the invoker bounds /run by the action's own timeout — and ln
+// capped at the default number of open connections.
+func ProxyServer(h http.Handler, ln net.Listener) (*http.Server, net.Listener) {
+	cfg := config.Default()
+	return newHTTPServer(cfg, h, nil, -1), limitListener(ln, cfg)
 }

@@ -123,8 +123,8 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 // NewInvoker builds the invoker role of scale-out Whirl (`whirl
 // invoker`): the process container factory, the pool and the invoker
 // named cfg.InvokerName, subscribed to its NATS consumer, writing records
-// to the PostgreSQL of cfg.Store. Its Handler serves GET /metrics and GET
-// /healthz (200 while connected to NATS, 503 otherwise). It does not
+// to the PostgreSQL of cfg.Store. Its Handler serves GET /metrics (to the
+// operator only, see metricsGate) and GET /healthz (200 while connected to NATS, 503 otherwise). It does not
 // listen; call Serve, then Close. Close lets running activations finish
 // and store their records; invocations received but not finished go back
 // to the stream for the next invoker of that name.
@@ -146,7 +146,9 @@ func NewInvoker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_
 	}
 	nc := a.bus.(*natsbus.Bus).Conn()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", a.Metrics.Handler())
+	if h := a.apiMetrics(); h != nil {
+		mux.Handle("GET /metrics", h)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		s := a.pool.Stats()
 		status, code := "up", http.StatusOK

@@ -39,7 +39,7 @@ running Whirl's own launchers. This is what Whirl's runtime image runs.`,
 				return err
 			}
 			fmt.Fprintf(e.stdout, "whirl proxy (%s) listening on %s\n", o.Kind, ln.Addr())
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+			srv, ln := app.ProxyServer(h, ln)
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ln) }()
 			sig := make(chan os.Signal, 1)

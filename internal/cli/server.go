@@ -118,17 +118,33 @@ func serve(ctx context.Context, e *env, cfg *srvconfig.Config, logger *slog.Logg
 			cfg.APIHost = strings.TrimSuffix(cfg.APIHost, ":0") + ":" + got
 		}
 	}
+	var mln net.Listener // the metrics listener, with metricsListen
+	if cfg.Metrics.Listen != "" {
+		if mln, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+	}
 	a, err := build(ctx, cfg, logger)
 	if err != nil {
 		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
 		return err
 	}
 	if a.Warning != "" {
 		logger.Warn(a.Warning)
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- a.Serve(ln) }()
+	if mln != nil {
+		go func() { served <- a.ServeMetrics(mln) }()
+	}
 	banner(a, ln.Addr(), time.Since(started).Round(time.Millisecond))
+	if mln != nil {
+		fmt.Fprintf(e.stdout, "  metrics: http://%s/metrics\n", mln.Addr())
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

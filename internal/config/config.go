@@ -111,6 +111,10 @@ type Config struct {
 
 	Limits        Limits
 	ContainerPool ContainerPool
+	// HTTP bounds the clients of every listener (server.go).
+	HTTP HTTP
+	// Metrics says who GET /metrics answers (server.go).
+	Metrics Metrics
 
 	wellKnownSet bool
 	flags        *flagValues
@@ -190,6 +194,7 @@ func Default() *Config {
 			ParametersMax: 1048576,
 		},
 		ContainerPool: ContainerPool{UserMemory: 2048, IdleTimeout: 10 * time.Minute, MaxQueue: 10000},
+		HTTP:          defaultHTTP(),
 	}
 }
 
@@ -383,6 +388,7 @@ func (c *Config) Validate() error {
 	if c.ContainerPool.MaxQueue < 0 {
 		bad("containerPool.maxQueue", "must not be negative")
 	}
+	c.validateServer(bad)
 	return errors.Join(errs...)
 }
 

@@ -226,7 +226,7 @@ func webActionURL(base, ns, pkg, name, ext string) string {
 
 func (c *Controller) createAPI(r *http.Request, id auth.Identity) (any, error) {
 	ctx := r.Context()
-	body, err := readBody(r, MaxEntityBody)
+	body, err := readJSON(r, MaxEntityBody)
 	if err != nil {
 		return nil, err
 	}

@@ -123,7 +123,7 @@ func mergeParams(ra *resolvedAction, req json.RawMessage) (json.RawMessage, erro
 // readParams reads an invoke or fire body: a JSON object, at most
 // PayloadMax bytes, empty meaning {}.
 func (c *Controller) readParams(r *http.Request) (json.RawMessage, error) {
-	body, err := readBody(r, c.cfg.PayloadMax)
+	body, err := readJSON(r, c.cfg.PayloadMax)
 	if err != nil {
 		return nil, err
 	}

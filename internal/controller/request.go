@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
@@ -35,6 +36,84 @@ func readBody(r *http.Request, max int64) ([]byte, error) {
 	return b, nil
 }
 
+// MaxJSONDepth bounds the nesting of arrays and objects in a JSON body.
+// Deeper bodies are refused with 400 before they reach an action: the
+// runtimes' parsers give up sooner than Go's (Python's near 1000 levels,
+// with a traceback).
+const MaxJSONDepth = 512
+
+// Messages of checkJSON, after whisk.MsgMalformed.
+const (
+	msgInvalidUTF8 = "the body is not valid UTF-8 (invalid byte at offset %d)"
+	msgTooDeep     = "request body nested too deeply: more than %d levels of arrays and objects"
+)
+
+// readJSON reads a JSON body as readBody does, and refuses with 400 one
+// that is not valid UTF-8 or nests deeper than MaxJSONDepth (checkJSON).
+// Every reader of a JSON body goes through it.
+func readJSON(r *http.Request, max int64) ([]byte, error) {
+	b, err := readBody(r, max)
+	if err != nil {
+		return nil, err
+	}
+	return b, checkJSON(b)
+}
+
+// checkJSON refuses, with OpenWhisk's 400 and a message saying why, JSON
+// text that is not valid UTF-8 (which Go's decoder lets through, and the
+// runtimes fail on) or that nests deeper than MaxJSONDepth. Whether the
+// text parses is left to the caller's decoder.
+func checkJSON(b []byte) error {
+	if !utf8.Valid(b) {
+		return whisk.BadRequest(whisk.MsgMalformed + fmt.Sprintf(msgInvalidUTF8, invalidUTF8At(b)))
+	}
+	if jsonDepth(b) > MaxJSONDepth {
+		return whisk.BadRequest(whisk.MsgMalformed + fmt.Sprintf(msgTooDeep, MaxJSONDepth))
+	}
+	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of a valid UTF-8 sequence, or -1.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// jsonDepth returns the deepest nesting of arrays and objects in the JSON
+// text b, skipping strings. It does not check the syntax.
+func jsonDepth(b []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
 // OpenWhisk's messages for list paging that is not a number or a negative
 // skip (Messages.argumentNotInteger, listSkipOutOfRange).
 const (
@@ -48,7 +127,7 @@ func readPut[T any](r *http.Request) (overwrite bool, put T, err error) {
 	if overwrite, err = boolParam(r, "overwrite", false); err != nil {
 		return false, put, err
 	}
-	body, err := readBody(r, MaxEntityBody)
+	body, err := readJSON(r, MaxEntityBody)
 	if err != nil {
 		return false, put, err
 	}

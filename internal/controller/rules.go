@@ -219,7 +219,7 @@ func (c *Controller) setRuleState(w http.ResponseWriter, r *http.Request, id aut
 	if err := whisk.ValidateName(name); err != nil {
 		return err
 	}
-	body, err := readBody(r, MaxEntityBody)
+	body, err := readJSON(r, MaxEntityBody)
 	if err != nil {
 		return err
 	}

@@ -320,6 +320,9 @@ func webArguments(r *http.Request, t webTarget, ra *resolvedAction, caller *auth
 		switch {
 		case len(bytes.TrimSpace(body)) == 0:
 		case isJSONType(mt):
+			if err := checkJSON(body); err != nil {
+				return nil, err
+			}
 			var v json.RawMessage
 			if err := json.Unmarshal(body, &v); err != nil {
 				return nil, whisk.BadRequest(whisk.MsgMalformed + err.Error())

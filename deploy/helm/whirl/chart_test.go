@@ -302,6 +302,32 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// TestMetricsToken: with metrics.existingSecret, both roles read the
+// metrics token from it; without, neither has one (and /metrics answers
+// no one outside the pod).
+func TestMetricsToken(t *testing.T) {
+	set, files := load(t)
+	for _, secret := range []string{"", "whirl-metrics"} {
+		data := values(t, map[string]any{
+			"apiHost": "https://whirl.example.com",
+			"metrics": map[string]any{"existingSecret": secret, "secretKey": "token"},
+		})
+		objs, err := render(t, set, files, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range []map[string]any{find(objs, "Deployment", "demo-whirl-controller"), find(objs, "StatefulSet", "demo-whirl-invoker")} {
+			tok, ok := envOf(dig(o, "spec", "template", "spec", "containers", 0))["WHIRL_METRICS_TOKEN"]
+			if secret == "" && ok {
+				t.Errorf("no secret, but WHIRL_METRICS_TOKEN is %v", tok)
+			}
+			if secret != "" && dig(tok, "secretKeyRef", "name") != secret {
+				t.Errorf("WHIRL_METRICS_TOKEN from %v, want the secret %s", tok, secret)
+			}
+		}
+	}
+}
+
 func TestApiHostRequired(t *testing.T) {
 	set, files := load(t)
 	_, err := render(t, set, files, values(t, nil))

@@ -24,6 +24,9 @@ type Server struct {
 	URL       string // http://127.0.0.1:port
 	GuestAuth string // uuid:key of namespace guest
 	DataDir   string
+	// MetricsURL is http://<metrics listener> when the configuration
+	// sets metricsListen, else "".
+	MetricsURL string
 }
 
 // Start starts a Whirl for t, stopped in t.Cleanup. Each option edits the
@@ -51,6 +54,13 @@ func StartConfig(t testing.TB, cfg *config.Config) *Server {
 		t.Fatal(err)
 	}
 	cfg.Listen = ln.Addr().String()
+	var mln net.Listener
+	if cfg.Metrics.Listen != "" {
+		if mln, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			ln.Close()
+			t.Fatal(err)
+		}
+	}
 	cfg.APIHost = ""
 	if err := cfg.Resolve(); err != nil {
 		t.Fatal(err)
@@ -62,19 +72,30 @@ func StartConfig(t testing.TB, cfg *config.Config) *Server {
 	a, err := app.New(context.Background(), cfg, logger)
 	if err != nil {
 		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- a.Serve(ln) }()
 	s := &Server{App: a, URL: "http://" + ln.Addr().String(), GuestAuth: auth.GuestKey, DataDir: cfg.DataDir}
+	servers := 1
+	if mln != nil {
+		s.MetricsURL = "http://" + mln.Addr().String()
+		servers++
+		go func() { served <- a.ServeMetrics(mln) }()
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := a.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
+		for range servers {
+			if err := <-served; err != nil {
+				t.Errorf("serve: %v", err)
+			}
 		}
 	})
 	waitReady(t, s.URL)

@@ -50,6 +50,13 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 - name: WHIRL_BUS_CREDENTIALS
   value: /etc/whirl/nats/credentials
 {{- end }}
+{{- if .Values.metrics.existingSecret }}
+- name: WHIRL_METRICS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.metrics.existingSecret }}
+      key: {{ .Values.metrics.secretKey }}
+{{- end }}
 {{- end -}}
 
 {{/* Non-empty when NATS credentials come from a file in the Secret. */}}
