@@ -12,6 +12,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/app/apptest"
 	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/store/sqlite"
 	"github.com/whirlfaas/whirl/internal/store/storetest"
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
@@ -83,6 +84,15 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("Flush on a full disk = %v, want ErrNoSpace", err)
 	}
 	mustStatus(t, api(t, s, "GET", "activations/"+waiting, nil), 200)
+	// Past the bound on records held in memory, a blocking caller is told
+	// that its record could not be kept.
+	s.App.Store.(*sqlite.Store).SetMaxHeldBytes(1)
+	r = api(t, s, "POST", "actions/hello?blocking=true", nil)
+	if r.status != http.StatusServiceUnavailable || r.errMsg(t) != whisk.MsgStoreUnavailable {
+		t.Fatalf("blocking invoke past the memory bound: %d %s, want 503", r.status, r.body)
+	}
+	lost := r.header.Get("X-Openwhisk-Activation-Id")
+	s.App.Store.(*sqlite.Store).SetMaxHeldBytes(0)
 	h := call(t, "GET", s.URL+"/healthz", "", nil)
 	if h.status != http.StatusServiceUnavailable || !strings.Contains(h.obj(t)["status"].(string), "store: no space left on device") {
 		t.Fatalf("healthz on a full disk: %d %s", h.status, h.body)
@@ -111,6 +121,9 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("action after the full disk:\n%s\n%s", actionBefore, got)
 	}
 	mustStatus(t, api(t, s, "GET", "actions/other", nil), 404)
+	if lost != "" {
+		mustStatus(t, api(t, s, "GET", "activations/"+lost, nil), 404)
+	}
 	eventually(t, 20*time.Second, "a record for every accepted invocation", func() bool {
 		for _, id := range accepted {
 			if api(t, s, "GET", "activations/"+id, nil).status != 200 {

@@ -182,7 +182,7 @@ func activationRow(a *whisk.Activation) (actRow, error) {
 // the entry and the invocation runs again. Records whose commit fails
 // because the database cannot be written (a full disk) stay visible and
 // are committed again when it can; while it cannot, Put refuses records
-// beyond Store.MaxHeldBytes with an error matching store.ErrUnavailable.
+// beyond the bound of SetMaxHeldBytes with an error matching store.ErrUnavailable.
 func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 	if len(acts) == 0 {
 		return nil

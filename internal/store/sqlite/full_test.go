@@ -113,7 +113,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	logs := &logCapture{}
 	s.Logf = logs.logf
-	s.MaxHeldBytes = 64 << 10
+	s.SetMaxHeldBytes(64 << 10)
 	defer s.Close()
 
 	// Before: an entity, records, and an accepted asynchronous invocation.

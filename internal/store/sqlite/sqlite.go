@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -60,12 +61,8 @@ type Store struct {
 	// Logf reports write-behind failures, which have no caller to return
 	// to, and each change of health; log.Printf when nil. Set it before
 	// the first write.
-	Logf func(format string, args ...any)
-	// MaxHeldBytes bounds the activation records kept in memory while
-	// the database cannot be written (DefaultMaxHeldBytes when 0): past
-	// it, Activations.Put fails with an error matching
-	// store.ErrUnavailable. Set it before the first write.
-	MaxHeldBytes int64
+	Logf    func(format string, args ...any)
+	maxHeld atomic.Int64 // SetMaxHeldBytes
 
 	closeOnce sync.Once
 	closeErr  error

@@ -183,19 +183,27 @@ func (s *Store) retryLoop() {
 	}
 }
 
-// DefaultMaxHeldBytes is the default of Store.MaxHeldBytes.
+// DefaultMaxHeldBytes bounds the activation records kept in memory while
+// the database cannot be written, unless SetMaxHeldBytes says otherwise.
 const DefaultMaxHeldBytes = 64 << 20
+
+// SetMaxHeldBytes bounds the activation records (their JSON) kept in
+// memory while the database cannot be written: past n bytes,
+// Activations.Put fails with an error matching store.ErrUnavailable
+// instead of keeping more. n <= 0 restores DefaultMaxHeldBytes. Safe to
+// call at any time.
+func (s *Store) SetMaxHeldBytes(n int64) { s.maxHeld.Store(n) }
 
 // admit returns nil when records of n more bytes may wait in memory: always
 // while the database can be written, and while it cannot, as long as the
-// records waiting stay within MaxHeldBytes. Otherwise it returns the
+// records waiting stay within the bound of SetMaxHeldBytes. Otherwise it returns the
 // store's health error, for the caller to answer 503.
 func (s *Store) admit(n int64) error {
 	herr := s.health.get()
 	if herr == nil {
 		return nil
 	}
-	limit := s.MaxHeldBytes
+	limit := s.maxHeld.Load()
 	if limit <= 0 {
 		limit = DefaultMaxHeldBytes
 	}
