@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err != nil {
 		return nil, err
 	}
+	st.Logf = func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) }
 	a.Store = st
 	a.Keys, err = auth.Bootstrap(ctx, st.Auth(), cfg.UseWellKnownKeys)
 	if err != nil {
@@ -349,7 +350,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		},
 		Logger: logger,
 	})
-	a.handler = ctrl
+	a.handler = withHealth(ctrl, a.Store)
 	a.ctrl = ctrl
 	lb.Resume = ctrl.ResumeSequence
 	if role.alarms {

@@ -242,7 +242,7 @@ func (c *Controller) writeAuthError(w http.ResponseWriter, err error) {
 }
 
 // writeError answers with err's status and OpenWhisk's error body. Store
-// sentinels map to 404 and 409; anything else is a 500 whose cause is
+// sentinels map to 404, 409 and (a store that cannot write) 503; anything else is a 500 whose cause is
 // logged, not shown.
 func (c *Controller) writeError(w http.ResponseWriter, err error) {
 	var we *whisk.Error
@@ -252,6 +252,9 @@ func (c *Controller) writeError(w http.ResponseWriter, err error) {
 		we = whisk.NotFound()
 	case errors.Is(err, store.ErrConflict):
 		we = &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConcurrentUpdate}
+	case errors.Is(err, store.ErrUnavailable):
+		// The store logs and /healthz reports the cause.
+		we = &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgStoreUnavailable}
 	case errors.Is(err, balancer.ErrNoInvokers):
 		we = &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgOverloaded}
 	case errors.Is(err, context.Canceled):

@@ -82,6 +82,11 @@ func (c *Controller) invoke(ctx context.Context, inv *invocation) (string, *whis
 // room for an activation.
 var overloadedResult = string(mustJSON(map[string]string{"error": whisk.MsgOverloaded}))
 
+// storeUnavailableResult is the result the invoker puts in the completion
+// of a blocking invocation whose record the store could not write (a full
+// disk): the caller gets 503, as nothing of the run was kept.
+var storeUnavailableResult = string(mustJSON(map[string]string{"error": whisk.MsgStoreUnavailable}))
+
 // apiKey returns the caller's key as actions see it in __OW_API_KEY
 // ("uuid:key"), or "" when the identity carries no key (web actions run
 // as their owner, whose key is stored hashed).
@@ -195,6 +200,10 @@ func (c *Controller) invokeAction(w http.ResponseWriter, r *http.Request, id aut
 func (c *Controller) writeActivation(w http.ResponseWriter, act *whisk.Activation, resultOnly bool) {
 	if act.Response.StatusCode == whisk.StatusWhiskError && string(act.Response.Result) == overloadedResult {
 		c.writeError(w, &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgOverloaded})
+		return
+	}
+	if act.Response.StatusCode == whisk.StatusWhiskError && string(act.Response.Result) == storeUnavailableResult {
+		c.writeError(w, &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgStoreUnavailable})
 		return
 	}
 	status := http.StatusOK

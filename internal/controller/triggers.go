@@ -295,6 +295,8 @@ func (c *Controller) fire(ctx context.Context, id auth.Identity, ns, name string
 	start := time.Now()
 	aid := whisk.NewActivationID()
 	logs := make([]string, 0, len(keys))
+	var unstored error // a rule's invocation the store could not journal
+	invoked := false
 	for _, k := range keys {
 		rule := t.Rules[k]
 		af := rule.Action.FQN()
@@ -309,15 +311,21 @@ func (c *Controller) fire(ctx context.Context, id auth.Identity, ns, name string
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				line.StatusCode, line.Error = whisk.StatusApplicationError, whisk.MsgNotFound
+			case errors.Is(err, store.ErrUnavailable):
+				line.Error, unstored = whisk.MsgStoreUnavailable, err
 			case errors.As(err, &we):
 				line.StatusCode, line.Error = whisk.StatusApplicationError, we.Message
 			default:
 				c.cfg.Logger.Warn("rule action not invoked", "rule", k, "err", err)
 			}
 		} else {
-			line.Success, line.ActivationID = true, actID
+			line.Success, line.ActivationID, invoked = true, actID, true
 		}
 		logs = append(logs, string(mustJSON(line)))
+	}
+	if unstored != nil && !invoked {
+		// Nothing was accepted: the caller is told (503) and may fire again.
+		return "", unstored
 	}
 	act := &whisk.Activation{
 		Namespace: id.Namespace, Name: t.Name, Version: t.Version, Subject: id.Subject,

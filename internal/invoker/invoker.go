@@ -239,11 +239,15 @@ func (iv *Invoker) run(ctx context.Context, inv *bus.Invocation, durable bool) (
 	if durable && ctx.Err() != nil {
 		return false
 	}
-	err := iv.cfg.Activations.Put(ctx, act)
+	err := iv.store(ctx, inv, act)
+	done := act
 	if err != nil {
 		iv.cfg.Logger.Error("store activation", "id", act.ActivationID, "err", err)
+		if inv.Blocking && errors.Is(err, store.ErrUnavailable) {
+			done = unstored(act)
+		}
 	}
-	if err := iv.cfg.Bus.Complete(ctx, &bus.Completion{ActivationID: act.ActivationID, Controller: inv.Controller, Activation: act}); err != nil {
+	if err := iv.cfg.Bus.Complete(ctx, &bus.Completion{ActivationID: act.ActivationID, Controller: inv.Controller, Activation: done}); err != nil {
 		iv.cfg.Logger.Debug("complete", "id", act.ActivationID, "err", err)
 	}
 	return err == nil

@@ -9,8 +9,10 @@
 // other package sees these interfaces.
 //
 // All methods are safe for concurrent use, take a context first, and report
-// a missing record with ErrNotFound and a failed precondition (a create of
-// an existing key, a stale revision) with ErrConflict.
+// a missing record with ErrNotFound, a failed precondition (a create of
+// an existing key, a stale revision) with ErrConflict, and a write the
+// backend cannot make now (its disk is full, its server refuses writes)
+// with an error that matches ErrUnavailable (see unavailable.go).
 package store
 
 import (
@@ -153,6 +155,11 @@ type Activations interface {
 	// transaction that stores a record removes the journal entry of its id,
 	// so that a crash leaves either the entry or the record, never neither;
 	// Journal.Pending does not report entries whose record is visible.
+	// When the store cannot write, a write-behind backend keeps accepted
+	// records visible and writes them once it can, never dropping one;
+	// what it cannot keep (past its memory bound), and any record a
+	// synchronous backend cannot write, fails Put with an error matching
+	// ErrUnavailable.
 	Put(ctx context.Context, acts ...*whisk.Activation) error
 	// Get returns the record of id in namespace, or ErrNotFound.
 	Get(ctx context.Context, namespace, id string) (*whisk.Activation, error)
@@ -178,7 +185,9 @@ func ActivationKeys(a *whisk.Activation) (owner, path string) {
 
 // Flusher is implemented by stores whose Activations.Put acknowledges
 // before the records are durable. Flush returns when everything written
-// before it is durable. Close flushes too.
+// before it is durable, or an error matching ErrUnavailable while records
+// wait for a store that cannot write (they are kept and written when it
+// can). Close flushes too.
 type Flusher interface {
 	Flush(ctx context.Context) error
 }

@@ -76,6 +76,11 @@ const (
 	MsgActivationLogsSentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 )
 
+// MsgStoreUnavailable is Whirl's own message (OpenWhisk has none): the
+// store cannot write now, say because its disk is full. It is answered
+// with 503 so that callers retry.
+const MsgStoreUnavailable = "The system cannot store data at the moment, try again later."
+
 // NotFound is the 404 every missing entity answers with.
 func NotFound() *Error { return &Error{Status: http.StatusNotFound, Message: MsgNotFound} }
 

@@ -52,7 +52,7 @@ func (e entities) Put(ctx context.Context, ent store.Entity, rev int64) (int64, 
 			 ON CONFLICT DO NOTHING`,
 			ent.Namespace, sc, ent.Key, ent.Collection, doc, updated.UnixNano())
 		if err != nil {
-			return 0, fmt.Errorf("postgres: create %s %s/%s: %w", ent.Collection, ent.Namespace, ent.Key, err)
+			return 0, unavailable(fmt.Errorf("postgres: create %s %s/%s: %w", ent.Collection, ent.Namespace, ent.Key, err))
 		}
 		if tag.RowsAffected() == 0 {
 			return 0, store.ErrConflict
@@ -64,7 +64,7 @@ func (e entities) Put(ctx context.Context, ent store.Entity, rev int64) (int64, 
 		 WHERE namespace = $3 AND scope = $4 AND key = $5 AND collection = $6 AND rev = $7`,
 		doc, updated.UnixNano(), ent.Namespace, sc, ent.Key, ent.Collection, rev)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: update %s %s/%s: %w", ent.Collection, ent.Namespace, ent.Key, err)
+		return 0, unavailable(fmt.Errorf("postgres: update %s %s/%s: %w", ent.Collection, ent.Namespace, ent.Key, err))
 	}
 	if tag.RowsAffected() == 1 {
 		return rev + 1, nil
@@ -96,7 +96,7 @@ func (e entities) Delete(ctx context.Context, collection, namespace, key string,
 	}
 	tag, err := e.s.pool.Exec(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("postgres: delete %s %s/%s: %w", collection, namespace, key, err)
+		return unavailable(fmt.Errorf("postgres: delete %s %s/%s: %w", collection, namespace, key, err))
 	}
 	if tag.RowsAffected() == 1 {
 		return nil
@@ -292,7 +292,7 @@ func (au auth) PutSubject(ctx context.Context, s store.Subject) error {
 		 ON CONFLICT (uuid) DO UPDATE SET key_hash = excluded.key_hash, namespace = excluded.namespace, created = excluded.created`,
 		s.UUID, s.KeyHash, s.Namespace, created.UnixNano())
 	if err != nil {
-		return fmt.Errorf("postgres: put subject %s: %w", s.UUID, err)
+		return unavailable(fmt.Errorf("postgres: put subject %s: %w", s.UUID, err))
 	}
 	return nil
 }
@@ -339,7 +339,7 @@ func (au auth) Subjects(ctx context.Context, namespace string) ([]store.Subject,
 func (au auth) DeleteSubject(ctx context.Context, uuid string) error {
 	tag, err := au.s.pool.Exec(ctx, `DELETE FROM subjects WHERE uuid = $1`, uuid)
 	if err != nil {
-		return fmt.Errorf("postgres: delete subject %s: %w", uuid, err)
+		return unavailable(fmt.Errorf("postgres: delete subject %s: %w", uuid, err))
 	}
 	if tag.RowsAffected() == 0 {
 		return store.ErrNotFound

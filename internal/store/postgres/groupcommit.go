@@ -180,7 +180,7 @@ func (g *groupCommit) runTx(batch []*writeOp) error {
 		i = j
 	}
 	if err := g.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("postgres: write batch: %w", err)
+		return unavailable(fmt.Errorf("postgres: write batch: %w", err))
 	}
 	return nil
 }

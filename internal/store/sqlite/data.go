@@ -45,6 +45,7 @@ func (e entities) Put(ctx context.Context, ent store.Entity, rev int64) (int64, 
 		_, err := e.s.wdb.ExecContext(ctx,
 			`INSERT INTO entities (namespace, scope, key, collection, rev, doc, updated) VALUES (?, ?, ?, ?, 1, ?, ?)`,
 			ent.Namespace, sc, ent.Key, ent.Collection, ent.Doc, updated.UnixNano())
+		err = e.s.wrote(err)
 		if isUnique(err) {
 			return 0, store.ErrConflict
 		}
@@ -56,7 +57,7 @@ func (e entities) Put(ctx context.Context, ent store.Entity, rev int64) (int64, 
 	res, err := e.s.wdb.ExecContext(ctx,
 		`UPDATE entities SET rev = rev + 1, doc = ?, updated = ? WHERE namespace = ? AND scope = ? AND key = ? AND collection = ? AND rev = ?`,
 		ent.Doc, updated.UnixNano(), ent.Namespace, sc, ent.Key, ent.Collection, rev)
-	if err != nil {
+	if err := e.s.wrote(err); err != nil {
 		return 0, fmt.Errorf("sqlite: update %s %s/%s: %w", ent.Collection, ent.Namespace, ent.Key, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
@@ -88,7 +89,7 @@ func (e entities) Delete(ctx context.Context, collection, namespace, key string,
 		args = append(args, rev)
 	}
 	res, err := e.s.wdb.ExecContext(ctx, q, args...)
-	if err != nil {
+	if err := e.s.wrote(err); err != nil {
 		return fmt.Errorf("sqlite: delete %s %s/%s: %w", collection, namespace, key, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
@@ -178,7 +179,10 @@ func activationRow(a *whisk.Activation) (actRow, error) {
 // for the writer, which commits them in batches (write-behind); Flush or
 // Close waits for the commit. A record's journal entry is retired in the
 // transaction that stores the record, so a crash before the commit leaves
-// the entry and the invocation runs again.
+// the entry and the invocation runs again. Records whose commit fails
+// because the database cannot be written (a full disk) stay visible and
+// are committed again when it can; while it cannot, Put refuses records
+// beyond the bound of SetMaxHeldBytes with an error matching store.ErrUnavailable.
 func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 	if len(acts) == 0 {
 		return nil
@@ -187,6 +191,7 @@ func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 		return err
 	}
 	ps := make([]*pendingAct, len(acts))
+	var size int64
 	for i, act := range acts {
 		if act == nil || act.ActivationID == "" {
 			return errors.New("sqlite: put activation: no activation id")
@@ -195,11 +200,29 @@ func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 		if err != nil {
 			return err
 		}
+		size += int64(len(row.doc))
 		ps[i] = &pendingAct{row: row, act: act, seq: a.s.pending.seq.Add(1)}
 	}
+	if err := a.s.admit(size); err != nil {
+		return err
+	}
 	a.s.pending.add(ps)
-	err := a.s.gc.submit(&writeOp{n: len(ps), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+	err := a.s.gc.submit(a.s.recordsOp(ps))
+	if err != nil {
+		a.s.pending.remove(ps)
+	}
+	return err
+}
+
+// recordsOp returns the writer's op that commits ps and retires their
+// journal entries; records replaced by a later Put meanwhile are skipped
+// (the later one commits). Its outcome settles ps.
+func (s *Store) recordsOp(ps []*pendingAct) *writeOp {
+	return &writeOp{n: len(ps), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
 		for _, e := range ps {
+			if !s.pending.current(e) {
+				continue
+			}
 			r := &e.row
 			if _, err := st.putAct.ExecContext(ctx, r.id, r.namespace, r.path, r.start, r.doc); err != nil {
 				return fmt.Errorf("sqlite: put activation %s: %w", r.id, err)
@@ -209,16 +232,24 @@ func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 			}
 		}
 		return nil
-	}, onDone: func(err error) {
-		if err != nil {
-			a.s.logf("sqlite: write-behind of %d activation records failed: %v", len(ps), err)
-		}
-		a.s.pending.remove(ps)
-	}})
-	if err != nil {
-		a.s.pending.remove(ps)
+	}, onDone: func(err error) { s.settle(ps, err) }}
+}
+
+// settle ends the write of ps: committed records leave the pending set;
+// records the database could not take now are held for a retry (still
+// visible); any other failure is logged and drops them, as retrying could
+// not help (their journal entries stay: those invocations run again at
+// the next start).
+func (s *Store) settle(ps []*pendingAct, err error) {
+	switch {
+	case err == nil:
+		s.pending.remove(ps)
+	case errors.Is(err, store.ErrUnavailable):
+		s.holder.hold(ps)
+	default:
+		s.logf("sqlite: write-behind of %d activation records failed: %v", len(ps), err)
+		s.pending.remove(ps)
 	}
-	return err
 }
 
 func (a activations) Get(ctx context.Context, namespace, id string) (*whisk.Activation, error) {
@@ -360,7 +391,7 @@ func (au auth) PutSubject(ctx context.Context, s store.Subject) error {
 		`INSERT INTO subjects (uuid, key_hash, namespace, created) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (uuid) DO UPDATE SET key_hash = excluded.key_hash, namespace = excluded.namespace, created = excluded.created`,
 		s.UUID, s.KeyHash, s.Namespace, created.UnixNano())
-	if err != nil {
+	if err := au.s.wrote(err); err != nil {
 		return fmt.Errorf("sqlite: put subject %s: %w", s.UUID, err)
 	}
 	return nil
@@ -411,7 +442,7 @@ func (au auth) Subjects(ctx context.Context, namespace string) ([]store.Subject,
 
 func (au auth) DeleteSubject(ctx context.Context, uuid string) error {
 	res, err := au.s.wdb.ExecContext(ctx, `DELETE FROM subjects WHERE uuid = ?`, uuid)
-	if err != nil {
+	if err := au.s.wrote(err); err != nil {
 		return fmt.Errorf("sqlite: delete subject %s: %w", uuid, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {

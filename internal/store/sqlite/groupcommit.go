@@ -51,6 +51,11 @@ type groupCommit struct {
 	mu     sync.RWMutex // held (read) while sending on queue; (write) to close it
 	closed bool
 
+	// observe, when set, is told after each batch whether it failed
+	// (the error of a failed call, else nil) and how many records or
+	// entries it carried.
+	observe func(err error, n int)
+
 	statMu  sync.Mutex
 	batches int64
 	records int64
@@ -58,8 +63,8 @@ type groupCommit struct {
 	longest time.Duration
 }
 
-func newGroupCommit(db *sql.DB) *groupCommit {
-	g := &groupCommit{db: db, queue: make(chan *writeOp, queueSize)}
+func newGroupCommit(db *sql.DB, observe func(err error, n int)) *groupCommit {
+	g := &groupCommit{db: db, queue: make(chan *writeOp, queueSize), observe: observe}
 	g.wg.Add(1)
 	go g.run()
 	return g
@@ -202,8 +207,13 @@ func (g *groupCommit) commit(batch []*writeOp) {
 	start := time.Now()
 	err := g.runTx(batch)
 	if err != nil && len(batch) > 1 {
+		err = nil
 		for _, op := range batch {
-			op.answer(g.runTx([]*writeOp{op}))
+			opErr := g.runTx([]*writeOp{op})
+			if opErr != nil {
+				err = opErr
+			}
+			op.answer(opErr)
 		}
 	} else {
 		for _, op := range batch {
@@ -215,6 +225,9 @@ func (g *groupCommit) commit(batch []*writeOp) {
 	for _, op := range batch {
 		n += op.n
 	}
+	if g.observe != nil {
+		g.observe(err, n)
+	}
 	g.statMu.Lock()
 	g.batches++
 	g.records += int64(n)
@@ -223,7 +236,11 @@ func (g *groupCommit) commit(batch []*writeOp) {
 	g.statMu.Unlock()
 }
 
-func (g *groupCommit) runTx(batch []*writeOp) error {
+// runTx runs batch in one transaction. An error that says the database
+// cannot be written now matches store.ErrUnavailable.
+func (g *groupCommit) runTx(batch []*writeOp) error { return unavailable(g.runBatch(batch)) }
+
+func (g *groupCommit) runBatch(batch []*writeOp) error {
 	// The writer is not tied to any caller's context: a batch carries
 	// many callers and must commit or fail as one.
 	ctx := context.Background()

@@ -19,9 +19,10 @@ import (
 // Readers snapshot pending before querying the database: a record
 // committed in between is then seen twice and deduplicated, never missed.
 type pending struct {
-	mu  sync.RWMutex
-	m   map[string]*pendingAct
-	seq atomic.Uint64 // write order of Puts
+	mu    sync.RWMutex
+	m     map[string]*pendingAct
+	bytes int64         // sum of the documents in m
+	seq   atomic.Uint64 // write order of Puts
 }
 
 type pendingAct struct {
@@ -35,7 +36,11 @@ func newPending() *pending { return &pending{m: map[string]*pendingAct{}} }
 func (p *pending) add(ps []*pendingAct) {
 	p.mu.Lock()
 	for _, e := range ps {
+		if old := p.m[e.row.id]; old != nil {
+			p.bytes -= int64(len(old.row.doc))
+		}
 		p.m[e.row.id] = e
+		p.bytes += int64(len(e.row.doc))
 	}
 	p.mu.Unlock()
 }
@@ -46,9 +51,25 @@ func (p *pending) remove(ps []*pendingAct) {
 	for _, e := range ps {
 		if p.m[e.row.id] == e {
 			delete(p.m, e.row.id)
+			p.bytes -= int64(len(e.row.doc))
 		}
 	}
 	p.mu.Unlock()
+}
+
+// current reports whether e is still the latest Put of its id: a record
+// replaced by a later Put is not committed again by a retry.
+func (p *pending) current(e *pendingAct) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.m[e.row.id] == e
+}
+
+// size returns the bytes of the records not yet committed.
+func (p *pending) size() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.bytes
 }
 
 func (p *pending) get(namespace, id string) *whisk.Activation {

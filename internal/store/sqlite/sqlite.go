@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -28,7 +29,11 @@ import (
 )
 
 // Interface guards.
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.Flusher        = (*Store)(nil)
+	_ store.HealthReporter = (*Store)(nil)
+)
 
 // Tuning. The page caches are kept small so that an idle server stays
 // within its memory budget; the working set of the hot queries (the newest
@@ -51,9 +56,13 @@ type Store struct {
 
 	gc      *groupCommit
 	pending *pending // activation records accepted, not yet committed
+	holder  *holder  // of those, the ones waiting for a retry
+	health  health
 	// Logf reports write-behind failures, which have no caller to return
-	// to; log.Printf when nil.
-	Logf func(format string, args ...any)
+	// to, and each change of health; log.Printf when nil. Set it before
+	// the first write.
+	Logf    func(format string, args ...any)
+	maxHeld atomic.Int64 // SetMaxHeldBytes
 
 	closeOnce sync.Once
 	closeErr  error
@@ -90,9 +99,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetMaxOpenConns(readConns)
 	rdb.SetMaxIdleConns(idleReadConns)
 	rdb.SetConnMaxIdleTime(time.Minute)
-	s := &Store{path: path, wdb: wdb, rdb: rdb}
-	s.gc = newGroupCommit(wdb)
-	s.pending = newPending()
+	s := &Store{path: path, wdb: wdb, rdb: rdb, pending: newPending(), holder: newHolder()}
+	s.health.logf = s.logf
+	s.gc = newGroupCommit(wdb, s.observe)
+	go s.retryLoop()
 	return s, nil
 }
 
@@ -138,11 +148,22 @@ func (s *Store) GroupCommitStats() (batches, records int64, total, longest time.
 	return s.gc.stats()
 }
 
-// Close waits for queued writes to commit, stops the writer and closes the
-// database. Calls after the first return the first's result.
 // Flush waits until every write accepted before it is committed: the
-// activation records Put made visible at once become durable.
-func (s *Store) Flush(ctx context.Context) error { return s.gc.flush(ctx) }
+// activation records Put made visible at once become durable. While some
+// wait because the database cannot be written, it returns the store's
+// health error (matching store.ErrUnavailable).
+func (s *Store) Flush(ctx context.Context) error {
+	if err := s.gc.flush(ctx); err != nil {
+		return err
+	}
+	if s.holder.count() > 0 {
+		if err := s.health.get(); err != nil {
+			return err
+		}
+		return store.Unavailable("activation records wait for the database")
+	}
+	return nil
+}
 
 func (s *Store) logf(format string, args ...any) {
 	if s.Logf != nil {
@@ -152,9 +173,47 @@ func (s *Store) logf(format string, args ...any) {
 	log.Printf(format, args...)
 }
 
+// observe keeps the health of the database from the writer's batches.
+func (s *Store) observe(err error, n int) {
+	switch {
+	case err != nil:
+		s.health.failed(err)
+	case n > 0:
+		s.health.ok(s.holder.count())
+	}
+}
+
+// wrote classifies the outcome of a direct write (entities, subjects):
+// an error that says the database cannot be written is returned matching
+// store.ErrUnavailable and makes the store unhealthy; a success makes it
+// healthy again unless activation records still wait.
+func (s *Store) wrote(err error) error {
+	err = unavailable(err)
+	if err != nil {
+		s.health.failed(err)
+		return err
+	}
+	s.health.ok(s.holder.count())
+	return nil
+}
+
+// Close waits for queued writes to commit, stops the writer and closes the
+// database. Calls after the first return the first's result. Activation
+// records still held because the database could not take them are lost
+// with the process (and logged): those of accepted asynchronous
+// invocations run again at the next start, from their journal entries.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.holder.stop)
+		<-s.holder.done
+		if ps := s.holder.take(); len(ps) > 0 {
+			// A last try; on failure the op holds them again.
+			_ = s.gc.do(context.Background(), s.recordsOp(ps))
+		}
 		s.gc.close()
+		if n := s.holder.count(); n > 0 {
+			s.logf("sqlite: closed with %d activation records the database could not take (%v); accepted asynchronous invocations among them run again at the next start", n, s.health.get())
+		}
 		err1 := s.rdb.Close()
 		// Fold the WAL back into the database file so that a closed
 		// database is one file.
