@@ -192,6 +192,7 @@ func (a *App) startFactory(cfg *config.Config, name string) (err error) {
 		Network:  cfg.Network,
 		APIHost:  cfg.APIHost,
 		HideDirs: hide,
+		GoProxy:  cfg.GoProxy,
 	})
 	if err != nil {
 		return fmt.Errorf("container factory: %w", err)

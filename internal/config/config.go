@@ -51,6 +51,9 @@ type Config struct {
 	Sandbox string
 	// Network lets actions reach the network.
 	Network bool
+	// GoProxy is the module proxy (GOPROXY) Go action builds may download
+	// modules from; "" means builds download nothing.
+	GoProxy string
 	// RuntimesFile is a runtimes manifest replacing the built-in one.
 	RuntimesFile string
 	// UseWellKnownKeys installs OpenWhisk's public guest and whisk.system

@@ -109,6 +109,7 @@ var knobs = func() []knob {
 		stringKnob("apiHost", func(c *Config) *string { return &c.APIHost }),
 		stringKnob("sandbox", func(c *Config) *string { return &c.Sandbox }),
 		boolKnob("network", func(c *Config) *bool { return &c.Network }),
+		stringKnob("goProxy", func(c *Config) *string { return &c.GoProxy }),
 		stringKnob("runtimes", func(c *Config) *string { return &c.RuntimesFile }),
 		stringKnob("containerFactory", func(c *Config) *string { return &c.ContainerFactory }),
 		stringKnob("kubernetes.namespace", func(c *Config) *string { return &c.Kubernetes.Namespace }),
@@ -346,6 +347,7 @@ var flagKeys = []struct{ flag, key, usage string }{
 	{"api-host", "apiHost", "public URL of the API given to actions (default derived from --listen)"},
 	{"sandbox", "sandbox", "action sandbox: auto, none or bwrap (default auto)"},
 	{"runtimes", "runtimes", "runtimes manifest file (default built in)"},
+	{"go-proxy", "goProxy", "module proxy Go action builds may download from (GOPROXY; default none)"},
 }
 
 // roleFlagKeys are the flags of the scale-out roles, bound by
@@ -393,7 +395,7 @@ func (b boolString) Set(v string) error { *b.p = v; return nil }
 func (b boolString) Type() string       { return "bool" }
 
 // BindFlags registers Whirl's server flags on fs: --listen, --data-dir,
-// --config, --tls-cert, --tls-key, --api-host, --sandbox, --runtimes and
+// --config, --tls-cert, --tls-key, --api-host, --sandbox, --runtimes, --go-proxy and
 // --set key=value (repeatable, any key of Keys). The values take effect in
 // Load, over the file and the environment.
 func (c *Config) BindFlags(fs *pflag.FlagSet) {

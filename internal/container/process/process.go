@@ -70,6 +70,13 @@ type Options struct {
 	MaxResultBytes int
 	// Go is the go command used to compile Go actions; "" means "go" on PATH.
 	Go string
+	// GoProxy is the module proxy Go builds may download modules from
+	// (GOPROXY); "" means none: builds download nothing and see no
+	// network.
+	GoProxy string
+	// GoCacheDir holds the compiler's caches of Go builds, one per
+	// namespace; "" means WorkDir/gocache. It is hidden from actions.
+	GoCacheDir string
 }
 
 // Factory creates process containers. It is safe for concurrent use.
@@ -83,6 +90,7 @@ type Factory struct {
 	node     string
 	goCmd    string
 	launcher string // directory with launcher.py and launcher.js
+	goCache  string // parent of the per-namespace Go build caches
 	warning  string
 
 	noPtrace atomic.Bool // ptrace was refused: gate starts with /bin/sh
@@ -128,7 +136,15 @@ func New(opts Options) (*Factory, error) {
 	default:
 		return nil, fmt.Errorf("process factory: unknown sandbox %q (want auto, none or bwrap)", opts.Sandbox)
 	}
-	for _, d := range []string{wd, filepath.Join(wd, "c"), filepath.Join(wd, "launchers"), filepath.Join(wd, "gobuild")} {
+	if opts.GoCacheDir == "" {
+		opts.GoCacheDir = filepath.Join(wd, "gocache")
+	}
+	if opts.GoCacheDir, err = filepath.Abs(opts.GoCacheDir); err != nil {
+		return nil, fmt.Errorf("process factory: %w", err)
+	}
+	f.goCache = opts.GoCacheDir
+	f.opts.GoCacheDir = opts.GoCacheDir
+	for _, d := range []string{wd, filepath.Join(wd, "c"), filepath.Join(wd, "launchers"), filepath.Join(wd, "gobuild"), opts.GoCacheDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("process factory: %w", err)
 		}
@@ -147,8 +163,8 @@ func New(opts Options) (*Factory, error) {
 		return nil, fmt.Errorf("process factory: %w", err)
 	}
 	hide := map[string]bool{}
-	for _, h := range append([]string{wd}, opts.HideDirs...) {
-		if h == "" {
+	for _, h := range append([]string{wd, opts.GoCacheDir}, opts.HideDirs...) {
+		if h == "" || h != wd && within(wd, h) {
 			continue
 		}
 		a, err := filepath.Abs(h)
