@@ -93,7 +93,8 @@ func BenchmarkWarmPythonBwrap(b *testing.B) { requireBwrap(b); benchWarm(b, proc
 
 // benchColdGo measures a Go cold start whose code was never built (the
 // binary cache misses; the compiler's own cache is warm after the first
-// round): create, compile, start, one run.
+// round; the test caches of namespace guest are warmed first): create,
+// compile, start, one run.
 func benchColdGo(b *testing.B, sandbox string) {
 	f := newFactory(b, sandbox)
 	if !slicesContains(f.Kinds(), runtimes.FamilyGo) {
@@ -109,7 +110,7 @@ func benchColdGo(b *testing.B, sandbox string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.Init(ctx, container.InitRequest{Name: "/bench/go", Code: []byte(code)}); err != nil {
+		if _, err := c.Init(ctx, container.InitRequest{Name: "/guest/bench", Code: []byte(code)}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := c.Run(ctx, container.RunRequest{Value: json.RawMessage(`{}`)}); err != nil {

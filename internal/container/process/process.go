@@ -5,9 +5,12 @@
 //
 // Python and nodejs containers start their interpreter with Whirl's launcher
 // at Create (a stem cell: running, waiting for code); Init hands over the
-// code. Go containers compile the action at Init with the local toolchain
-// (cached by code hash under the work directory) and start the binary;
-// blackbox containers start the action's own executable.
+// code. Go containers compile the action at Init with the local toolchain,
+// in the same sandbox and limits as an action, with a clean environment
+// and a compiler cache per namespace (binaries cached by code hash under
+// the work directory), and start the binary; blackbox containers start the
+// action's own executable. Zips are checked with whisk.CheckZip and
+// extracted through an os.Root.
 //
 // Each process runs in a bubblewrap sandbox when available: read-only
 // system, its own code directory, a private /tmp, its own pid, ipc and uts
