@@ -198,6 +198,7 @@ func (a *App) startFactory(cfg *config.Config, name string) (err error) {
 		NetworkBlock:    sharedAddrs(cfg),
 		APIHost:         cfg.APIHost,
 		HideDirs:        hide,
+		GoProxy:         cfg.GoProxy,
 	})
 	if err != nil {
 		return fmt.Errorf("container factory: %w", err)

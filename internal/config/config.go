@@ -59,6 +59,9 @@ type Config struct {
 	// ActionNetworkAllow are ranges (CIDRs or addresses) isolated actions
 	// may reach although private or the host's own.
 	ActionNetworkAllow []string
+	// GoProxy is the module proxy (GOPROXY) Go action builds may download
+	// modules from; "" means builds download nothing.
+	GoProxy string
 	// RuntimesFile is a runtimes manifest replacing the built-in one.
 	RuntimesFile string
 	// UseWellKnownKeys installs OpenWhisk's public guest and whisk.system

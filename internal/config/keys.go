@@ -122,6 +122,7 @@ var knobs = func() []knob {
 			c.ActionNetworkAllow = splitList(v)
 			return nil
 		}},
+		stringKnob("goProxy", func(c *Config) *string { return &c.GoProxy }),
 		stringKnob("runtimes", func(c *Config) *string { return &c.RuntimesFile }),
 		stringKnob("containerFactory", func(c *Config) *string { return &c.ContainerFactory }),
 		stringKnob("kubernetes.namespace", func(c *Config) *string { return &c.Kubernetes.Namespace }),
@@ -374,6 +375,7 @@ var flagKeys = []struct{ flag, key, usage string }{
 	{"action-network", "actionNetwork", "actions' network: none, isolated or host (default isolated, or host when listening on loopback)"},
 	{"action-network-allow", "actionNetworkAllow", "ranges isolated actions may reach although private or the host's, comma-separated CIDRs"},
 	{"runtimes", "runtimes", "runtimes manifest file (default built in)"},
+	{"go-proxy", "goProxy", "module proxy Go action builds may download from (GOPROXY; default none)"},
 }
 
 // roleFlagKeys are the flags of the scale-out roles, bound by
@@ -422,7 +424,7 @@ func (b boolString) Set(v string) error { *b.p = v; return nil }
 func (b boolString) Type() string       { return "bool" }
 
 // BindFlags registers Whirl's server flags on fs: --listen, --data-dir,
-// --config, --tls-cert, --tls-key, --api-host, --sandbox, --runtimes and
+// --config, --tls-cert, --tls-key, --api-host, --sandbox, --runtimes, --go-proxy and
 // --set key=value (repeatable, any key of Keys). The values take effect in
 // Load, over the file and the environment.
 func (c *Config) BindFlags(fs *pflag.FlagSet) {

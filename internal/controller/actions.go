@@ -255,7 +255,7 @@ func (c *Controller) checkExec(ctx context.Context, f whisk.FQN, in *whisk.Exec)
 	if ex.Code != nil {
 		ex.Binary = ex.Binary || whisk.IsBinaryCode(*ex.Code)
 		if ex.Binary {
-			if _, err := ex.CodeBytes(); err != nil {
+			if err := ex.CheckCode(); err != nil {
 				return ex, err
 			}
 		}

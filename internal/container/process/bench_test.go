@@ -3,10 +3,13 @@ package process_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/whirlfaas/whirl/internal/container"
 	"github.com/whirlfaas/whirl/internal/container/process"
+	"github.com/whirlfaas/whirl/internal/runtimes"
 )
 
 var noop = container.InitRequest{Code: []byte("def main(a):\n    return a\n")}
@@ -99,3 +102,40 @@ func benchWarm(b *testing.B, sandbox string) {
 
 func BenchmarkWarmPython(b *testing.B)      { benchWarm(b, process.SandboxNone) }
 func BenchmarkWarmPythonBwrap(b *testing.B) { requireBwrap(b); benchWarm(b, process.SandboxBwrap) }
+
+// benchColdGo measures a Go cold start whose code was never built (the
+// binary cache misses; the compiler's own cache is warm after the first
+// round; the test caches of namespace guest are warmed first): create,
+// compile, start, one run.
+func benchColdGo(b *testing.B, sandbox string) {
+	f := newFactory(b, sandbox)
+	if !slicesContains(f.Kinds(), runtimes.FamilyGo) {
+		b.Skip("go is not installed")
+	}
+	ctx := context.Background()
+	kind := "go:" + runtimes.GoVersion()
+	n := 0
+	for b.Loop() {
+		n++
+		code := strings.Replace(goProbe, `"hello stdout"`, fmt.Sprintf(`"hello %d"`, n), 1)
+		c, err := f.Create(ctx, container.Spec{Kind: kind, MemoryMB: 256})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Init(ctx, container.InitRequest{Name: "/guest/bench", Code: []byte(code)}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Run(ctx, container.RunRequest{Value: json.RawMessage(`{}`)}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Destroy(ctx)
+		b.StartTimer()
+	}
+}
+
+func BenchmarkColdGo(b *testing.B) { benchColdGo(b, process.SandboxNone) }
+func BenchmarkColdGoBwrap(b *testing.B) {
+	requireBwrap(b)
+	benchColdGo(b, process.SandboxBwrap)
+}

@@ -5,9 +5,12 @@
 //
 // Python and nodejs containers start their interpreter with Whirl's launcher
 // at Create (a stem cell: running, waiting for code); Init hands over the
-// code. Go containers compile the action at Init with the local toolchain
-// (cached by code hash under the work directory) and start the binary;
-// blackbox containers start the action's own executable.
+// code. Go containers compile the action at Init with the local toolchain,
+// in the same sandbox and limits as an action, with a clean environment
+// and a compiler cache per namespace (binaries cached by code hash under
+// the work directory), and start the binary; blackbox containers start the
+// action's own executable. Zips are checked with whisk.CheckZip and
+// extracted through an os.Root.
 //
 // Each process runs in a bubblewrap sandbox when available: read-only
 // system, its own code directory, a private /tmp, its own pid, ipc and uts
@@ -88,6 +91,13 @@ type Options struct {
 	MaxResultBytes int
 	// Go is the go command used to compile Go actions; "" means "go" on PATH.
 	Go string
+	// GoProxy is the module proxy Go builds may download modules from
+	// (GOPROXY); "" means none: builds download nothing and see no
+	// network.
+	GoProxy string
+	// GoCacheDir holds the compiler's caches of Go builds, one per
+	// namespace; "" means WorkDir/gocache. It is hidden from actions.
+	GoCacheDir string
 }
 
 // Factory creates process containers. It is safe for concurrent use.
@@ -101,6 +111,7 @@ type Factory struct {
 	node     string
 	goCmd    string
 	launcher string // directory with launcher.py and launcher.js
+	goCache  string // parent of the per-namespace Go build caches
 	warning  string
 	netMode  string    // NetworkNone, NetworkIsolated or NetworkHost
 	net      netTools  // the tools of NetworkIsolated
@@ -150,7 +161,15 @@ func New(opts Options) (*Factory, error) {
 	default:
 		return nil, fmt.Errorf("process factory: unknown sandbox %q (want auto, none or bwrap)", opts.Sandbox)
 	}
-	for _, d := range []string{wd, filepath.Join(wd, "c"), filepath.Join(wd, "launchers"), filepath.Join(wd, "gobuild")} {
+	if opts.GoCacheDir == "" {
+		opts.GoCacheDir = filepath.Join(wd, "gocache")
+	}
+	if opts.GoCacheDir, err = filepath.Abs(opts.GoCacheDir); err != nil {
+		return nil, fmt.Errorf("process factory: %w", err)
+	}
+	f.goCache = opts.GoCacheDir
+	f.opts.GoCacheDir = opts.GoCacheDir
+	for _, d := range []string{wd, filepath.Join(wd, "c"), filepath.Join(wd, "launchers"), filepath.Join(wd, "gobuild"), opts.GoCacheDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("process factory: %w", err)
 		}
@@ -172,8 +191,8 @@ func New(opts Options) (*Factory, error) {
 		return nil, fmt.Errorf("process factory: %w", err)
 	}
 	hide := map[string]bool{}
-	for _, h := range append([]string{wd}, opts.HideDirs...) {
-		if h == "" {
+	for _, h := range append([]string{wd, opts.GoCacheDir}, opts.HideDirs...) {
+		if h == "" || h != wd && within(wd, h) {
 			continue
 		}
 		a, err := filepath.Abs(h)

@@ -115,7 +115,7 @@ func workDir(t testing.TB) string {
 
 func newFactory(t testing.TB, sandbox string) *process.Factory {
 	t.Helper()
-	f, err := process.New(process.Options{WorkDir: workDir(t), Sandbox: sandbox, Network: true, APIHost: "http://whirl.test"})
+	f, err := process.New(process.Options{WorkDir: workDir(t), Sandbox: sandbox, Network: true, APIHost: "http://whirl.test", GoCacheDir: sharedGoCache(t, sandbox)})
 	if err != nil {
 		t.Fatal(err)
 	}
