@@ -9,7 +9,6 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/auth"
-	"github.com/whirlfaas/whirl/internal/balancer"
 	"github.com/whirlfaas/whirl/internal/bus"
 	buslocal "github.com/whirlfaas/whirl/internal/bus/local"
 	"github.com/whirlfaas/whirl/internal/config"
@@ -68,9 +66,12 @@ type App struct {
 	feeds    *feeds.Service
 	ctx      context.Context
 	cancel   context.CancelFunc
-	srv      *http.Server
-	logger   *slog.Logger
-	metrics  metricsServing // who GET /metrics answers (listen.go)
+	// background are the goroutines the app starts itself; Close waits
+	// for them after cancel.
+	background sync.WaitGroup
+	srv        *http.Server
+	logger     *slog.Logger
+	metrics    metricsServing // who GET /metrics answers (listen.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -121,21 +122,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := a.startInvoker(cfg, st, invokerName); err != nil {
 		return nil, err
 	}
-	lb, err := a.startController(ctx, cfg, st, controllerRole{
+	if err := a.startController(ctx, cfg, st, controllerRole{
 		name:     controllerName,
-		journal:  st.Journal(),
 		invokers: []string{invokerName},
 		alarms:   true,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
-	}
-	n, err := lb.Recover(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
-		logger.Info("replaying accepted invocations", "count", n)
 	}
 	return a, nil
 }
@@ -266,34 +258,19 @@ func (a *App) startInvoker(cfg *config.Config, st store.Store, name string) (err
 // controllerRole is what differs between the controller of `whirl up`
 // and `whirl controller`.
 type controllerRole struct {
-	name     string        // the controller's name on the bus
-	journal  store.Journal // nil when the bus is durable (NATS)
-	invokers []string      // the invokers the balancer hashes over
-	alarms   bool          // run the alarms schedules here
+	name       string   // the controller's name on the bus
+	durableBus bool     // the bus stores invocations (NATS): no journal for actions
+	invokers   []string // the invokers the balancer hashes over
+	alarms     bool     // run the alarms schedules here
 }
 
-// startController builds the controller side — the balancer, the
-// authentication, throttles, the built-in feeds and the REST API — over
-// a.bus. In scale-out mode `whirl controller` runs this part alone.
-func (a *App) startController(ctx context.Context, cfg *config.Config, st store.Store, role controllerRole) (*balancer.Balancer, error) {
+// startController builds the controller side — authentication,
+// throttles, the built-in feeds and the REST API with its intake — over
+// a.bus, subscribes it to its completions and recovers what it journaled
+// and did not finish. In scale-out mode `whirl controller` runs this part
+// alone.
+func (a *App) startController(ctx context.Context, cfg *config.Config, st store.Store, role controllerRole) error {
 	logger := a.logger
-	lb := balancer.New(role.name, a.bus, role.journal, role.invokers)
-	lb.Rehydrate = func(ctx context.Context, inv *bus.Invocation) error {
-		f := inv.Action.FQN()
-		e, err := st.Entities().Get(ctx, store.Actions, f.Namespace, f.Key())
-		if err != nil {
-			return fmt.Errorf("load %s: %w", f, err)
-		}
-		var act whisk.Action
-		if err := json.Unmarshal(e.Doc, &act); err != nil {
-			return fmt.Errorf("decode %s: %w", f, err)
-		}
-		inv.Action = &act
-		return nil
-	}
-	if err := lb.Start(a.ctx); err != nil {
-		return nil, err
-	}
 	authn := auth.NewAuthenticator(st.Auth())
 	defaults := throttle.Limits{
 		InvokesPerMinute:  cfg.Limits.ActionsInvokesPerMinute,
@@ -304,9 +281,13 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 	limits := &nsLimits{st: st.Entities(), th: th, defaults: defaults, cfg: cfg}
 	a.limits = limits
 	if err := limits.reload(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	go limits.run(a.ctx, logger.Warn)
+	a.background.Add(1)
+	go func() {
+		defer a.background.Done()
+		limits.run(a.ctx, logger.Warn)
+	}()
 	// The built-in alarms feeds run in process: installed at every start,
 	// their schedules reloaded once the controller can fire.
 	a.feeds = feeds.New(feeds.Config{
@@ -323,7 +304,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		Logger: logger,
 	})
 	if err := a.feeds.Install(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	ctrl := controller.New(controller.Config{
 		Builtins:      a.feeds,
@@ -331,7 +312,9 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		Store:         st,
 		Auth:          authn,
 		Throttle:      th,
-		Balancer:      lb,
+		Bus:           a.bus,
+		Invokers:      role.invokers,
+		DurableBus:    role.durableBus,
 		ResolveKind:   a.resolveKind,
 		Kinds:         a.runtimesInfo,
 		Limits:        cfg.ActionLimits(),
@@ -353,13 +336,22 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 	})
 	a.handler = withHealth(ctrl, a.Store)
 	a.ctrl = ctrl
-	lb.Resume = ctrl.ResumeSequence
+	if err := ctrl.Start(a.ctx); err != nil {
+		return err
+	}
+	n, err := ctrl.Recover(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		logger.Info("replaying accepted invocations", "count", n)
+	}
 	if role.alarms {
 		if err := a.feeds.Start(a.ctx, ctrl); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return lb, nil
+	return nil
 }
 
 // poolQueue maps containerPool.maxQueue to the pool's setting: 0 means no
@@ -461,15 +453,25 @@ func (a *App) Close(ctx context.Context) error {
 			errs = append(errs, a.srv.Shutdown(ctx))
 		}
 		errs = append(errs, a.metrics.shutdown(ctx))
+		// The sequences the controller runs finish first (their
+		// components need the invoker), or are stopped when ctx ends
+		// (journaled ones run again after the next start).
+		if a.ctrl != nil {
+			if err := a.ctrl.Close(ctx); err != nil {
+				a.logger.Warn("sequences stopped at shutdown; journaled ones run again after a restart", "err", err)
+			}
+		}
+		var invoked chan struct{}
 		if a.invoker != nil {
-			done := make(chan struct{})
-			go func() { a.invoker.Wait(); close(done) }()
+			invoked = make(chan struct{})
+			go func() { a.invoker.Wait(); close(invoked) }()
 			select {
-			case <-done:
+			case <-invoked:
 			case <-ctx.Done():
 			}
 		}
 		a.cancel()
+		a.background.Wait()
 		if a.feeds != nil {
 			a.feeds.Wait()
 		}
@@ -481,6 +483,11 @@ func (a *App) Close(ctx context.Context) error {
 		}
 		if a.factory != nil {
 			errs = append(errs, a.factory.Close(ctx))
+		}
+		// Runs still in flight were aborted by cancel and their containers
+		// stopped: they end now, before the store closes under them.
+		if invoked != nil {
+			<-invoked
 		}
 		if a.Store != nil {
 			errs = append(errs, a.Store.Close())

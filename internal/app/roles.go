@@ -69,8 +69,9 @@ func (a *App) openShared(ctx context.Context, cfg *config.Config) error {
 // over cfg.Invokers and the built-in feeds, on the PostgreSQL of
 // cfg.Store and the NATS of cfg.Bus. It is startController, as `whirl up`
 // runs it, with these differences:
-//   - the balancer has no journal: JetStream stores an invocation before
-//     Publish returns, and keeps it until an invoker acknowledges it;
+//   - actions are not journaled (sequences are): JetStream stores an
+//     invocation before Publish returns, and keeps it until an invoker
+//     acknowledges it;
 //   - every entity write is announced on <busPrefix>.cache, and every
 //     controller drops what it cached of the entity on receipt (and its
 //     whole cache after a reconnection, when it may have missed some);
@@ -104,10 +105,11 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		return nil, err
 	}
 	st := notifyingStore{Store: a.Store, notify: cs.publish}
-	if _, err := a.startController(ctx, cfg, st, controllerRole{
-		name:     cfg.ControllerName,
-		invokers: cfg.Invokers,
-		alarms:   cfg.ScheduleAlarms,
+	if err := a.startController(ctx, cfg, st, controllerRole{
+		name:       cfg.ControllerName,
+		durableBus: true,
+		invokers:   cfg.Invokers,
+		alarms:     cfg.ScheduleAlarms,
 	}); err != nil {
 		return nil, err
 	}

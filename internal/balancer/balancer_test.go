@@ -1,61 +1,70 @@
-package balancer
+package balancer_test
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
-	"time"
 
+	"github.com/whirlfaas/whirl/internal/balancer"
 	"github.com/whirlfaas/whirl/internal/bus"
-	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/bus/local"
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
 
-// downBus refuses every publish.
-type downBus struct{ bus.Bus }
-
-func (downBus) Publish(context.Context, string, *bus.Invocation) error {
-	return errors.New("bus closed")
+func invocation(ns, name string) *bus.Invocation {
+	return &bus.Invocation{ActivationID: whisk.NewActivationID(), Action: &whisk.Action{Namespace: ns, Name: name}}
 }
 
-// memJournal keeps entries in memory.
-type memJournal struct{ entries []store.JournalEntry }
-
-func (j *memJournal) Append(_ context.Context, e ...store.JournalEntry) error {
-	j.entries = append(j.entries, e...)
-	return nil
+// TestHomeInvoker: an action always goes to the same invoker, different
+// actions spread over all of them, and the message names the controller
+// that waits for the completion.
+func TestHomeInvoker(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := local.New()
+	got := map[string]map[string]bool{} // invoker -> actions
+	for _, name := range []string{"inv0", "inv1", "inv2"} {
+		got[name] = map[string]bool{}
+		b.Subscribe(ctx, name, func(_ context.Context, inv *bus.Invocation) {
+			if inv.Controller != "ctl0" {
+				t.Errorf("published for controller %q", inv.Controller)
+			}
+			got[name][inv.Action.Name] = true
+		})
+	}
+	lb := balancer.New(balancer.Config{Name: "ctl0", Bus: b, Invokers: []string{"inv0", "inv1", "inv2"}})
+	for i := range 60 {
+		for range 2 {
+			if err := lb.Publish(ctx, invocation("guest", fmt.Sprint("a", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seen := map[string]string{}
+	for inv, actions := range got {
+		if len(actions) == 0 {
+			t.Errorf("invoker %s got nothing", inv)
+		}
+		for a := range actions {
+			if prev, ok := seen[a]; ok {
+				t.Errorf("action %s went to %s and %s", a, prev, inv)
+			}
+			seen[a] = inv
+		}
+	}
 }
-func (j *memJournal) Done(context.Context, ...string) error { return nil }
-func (j *memJournal) Pending(context.Context) ([]store.JournalEntry, error) {
-	return j.entries, nil
+
+func TestNoInvokers(t *testing.T) {
+	lb := balancer.New(balancer.Config{Name: "ctl0", Bus: local.New()})
+	if err := lb.Publish(context.Background(), invocation("guest", "a")); !errors.Is(err, balancer.ErrNoInvokers) {
+		t.Fatalf("Publish with no invokers = %v", err)
+	}
 }
 
-// TestPublishJournaledButUndelivered: an asynchronous invocation the bus
-// refuses stays journaled, is accepted, and releases what done holds.
-func TestPublishJournaledButUndelivered(t *testing.T) {
-	j := &memJournal{}
-	lb := New("c0", downBus{}, j, []string{"i0"})
-	calls := 0
-	inv := &bus.Invocation{ActivationID: whisk.NewActivationID(), Received: time.Now()}
-	ch, err := lb.Publish(context.Background(), inv, false, func(*whisk.Activation) { calls++ })
-	if err != nil || ch != nil {
-		t.Fatalf("publish: %v %v", ch, err)
-	}
-	if len(j.entries) != 1 || j.entries[0].ID != inv.ActivationID {
-		t.Fatalf("journal %v", j.entries)
-	}
-	if calls != 1 {
-		t.Fatalf("done called %d times", calls)
-	}
-	if n := lb.Pending(); n != 0 {
-		t.Fatalf("%d waiters left", n)
-	}
-	// A blocking one fails and leaves nothing behind either.
-	inv2 := &bus.Invocation{ActivationID: whisk.NewActivationID(), Blocking: true, Received: time.Now()}
-	if _, err := lb.Publish(context.Background(), inv2, true, func(*whisk.Activation) { calls++ }); err == nil {
-		t.Fatal("blocking publish on a down bus succeeded")
-	}
-	if n := lb.Pending(); n != 0 || len(j.entries) != 1 {
-		t.Fatalf("%d waiters, %d journal entries", n, len(j.entries))
+func TestPublishFails(t *testing.T) {
+	lb := balancer.New(balancer.Config{Name: "ctl0", Bus: local.New(), Invokers: []string{"inv0"}})
+	if err := lb.Publish(context.Background(), invocation("guest", "a")); !errors.Is(err, local.ErrNoSubscriber) {
+		t.Fatalf("Publish to an invoker nobody serves = %v", err)
 	}
 }

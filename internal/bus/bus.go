@@ -59,6 +59,9 @@ type Completion struct {
 	ActivationID string            `json:"activationId"`
 	Controller   string            `json:"controller,omitempty"`
 	Activation   *whisk.Activation `json:"activation"`
+	// Reason says what ended the activation (whisk.ReasonOverloaded: it
+	// never ran, and its caller may retry).
+	Reason whisk.Reason `json:"reason,omitempty"`
 }
 
 // Handler receives invocations or completions. It must not block for long;

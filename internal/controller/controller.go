@@ -22,6 +22,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/auth"
 	"github.com/whirlfaas/whirl/internal/balancer"
+	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
@@ -51,7 +52,14 @@ type Config struct {
 	Store         store.Store
 	Auth          Authenticator
 	Throttle      Throttle
-	Balancer      *balancer.Balancer
+	// Bus carries invocations to the invokers and completions back.
+	Bus bus.Bus
+	// Invokers are the invokers' names on the bus.
+	Invokers []string
+	// DurableBus says the bus stores what it is given (NATS JetStream):
+	// actions need no journal of their own. Sequences are journaled
+	// whatever the bus.
+	DurableBus bool
 	ResolveKind   KindResolver
 	Kinds         func() map[string]any // runtimes for GET /
 	Limits        whisk.ActionLimitRanges
@@ -78,6 +86,7 @@ type Controller struct {
 	cache *entityCache
 	// owners caches the owner of a namespace for web actions.
 	owners *ownerCache
+	in     *intake
 	tid    atomic.Uint64
 	boot   string
 }
@@ -96,7 +105,7 @@ func New(cfg Config) *Controller {
 	if cfg.SequenceMax == 0 {
 		cfg.SequenceMax = 50
 	}
-	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, boot: whisk.NewActivationID()[:16]}
+	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, in: newIntake(cfg), boot: whisk.NewActivationID()[:16]}
 	c.routes()
 	return c
 }

@@ -2,13 +2,11 @@ package controller
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/auth"
-	"github.com/whirlfaas/whirl/internal/balancer"
 	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
@@ -28,64 +26,6 @@ type invocation struct {
 	annotations whisk.KeyValues
 	activation  string // preassigned activation id, or ""
 }
-
-// invoke runs inv through throttling and the balancer. It returns the
-// activation id and, for a blocking invocation that finished within its
-// wait, the record.
-func (c *Controller) invoke(ctx context.Context, inv *invocation) (string, *whisk.Activation, error) {
-	switch inv.ra.action.Exec.Kind {
-	case whisk.KindSequence:
-		return c.runSequence(ctx, inv)
-	case whisk.KindBuiltin:
-		return c.runBuiltin(ctx, inv)
-	}
-	ns := inv.id.Namespace
-	if err := c.cfg.Throttle.CheckInvoke(ns); err != nil {
-		return "", nil, err
-	}
-	release, err := c.cfg.Throttle.Acquire(ns)
-	if err != nil {
-		return "", nil, err
-	}
-	id := inv.activation
-	if id == "" {
-		id = whisk.NewActivationID()
-	}
-	msg := &bus.Invocation{
-		ActivationID:  id,
-		TransactionID: c.transactionID(),
-		Action:        inv.ra.action,
-		Params:        inv.params,
-		Namespace:     ns,
-		Subject:       inv.id.Subject,
-		APIKey:        apiKey(inv.id),
-		Blocking:      inv.blocking,
-		Received:      time.Now(),
-		Cause:         inv.cause,
-		Annotations:   inv.ra.annotations.Merge(inv.annotations),
-	}
-	ch, err := c.cfg.Balancer.Publish(ctx, msg, inv.blocking, func(*whisk.Activation) { release() })
-	if err != nil {
-		release()
-		return "", nil, err
-	}
-	if c.cfg.OnAccepted != nil {
-		c.cfg.OnAccepted(ns, inv.blocking)
-	}
-	if !inv.blocking {
-		return id, nil, nil
-	}
-	return id, balancer.WaitFor(ctx, ch, inv.wait), nil
-}
-
-// overloadedResult is the result the invoker records when the pool had no
-// room for an activation.
-var overloadedResult = string(mustJSON(map[string]string{"error": whisk.MsgOverloaded}))
-
-// storeUnavailableResult is the result the invoker puts in the completion
-// of a blocking invocation whose record the store could not write (a full
-// disk): the caller gets 503, as nothing of the run was kept.
-var storeUnavailableResult = string(mustJSON(map[string]string{"error": whisk.MsgStoreUnavailable}))
 
 // apiKey returns the caller's key as actions see it in __OW_API_KEY
 // ("uuid:key"), or "" when the identity carries no key (web actions run
@@ -180,32 +120,30 @@ func (c *Controller) invokeAction(w http.ResponseWriter, r *http.Request, id aut
 	if err != nil {
 		return err
 	}
-	aid, act, err := c.invoke(ctx, &invocation{id: id, ra: ra, params: params, blocking: blocking, wait: wait})
+	aid, comp, err := c.invoke(ctx, &invocation{id: id, ra: ra, params: params, blocking: blocking, wait: wait})
 	if err != nil {
 		return err
 	}
 	w.Header().Set(ActivationIDHeader, aid)
-	if act == nil {
+	if comp == nil {
 		writeJSON(w, http.StatusAccepted, map[string]string{"activationId": aid})
 		return nil
 	}
-	c.writeActivation(w, act, resultOnly)
+	c.writeCompletion(w, comp, resultOnly)
 	return nil
 }
 
-// writeActivation answers a blocking invoke with the status of CONTRACT §8.
-// An invocation the invoker could not place (no room in the container pool
-// and its queue full) answers 503 with OpenWhisk's overload message, as
-// OpenWhisk's load balancer does, so that callers retry.
-func (c *Controller) writeActivation(w http.ResponseWriter, act *whisk.Activation, resultOnly bool) {
-	if act.Response.StatusCode == whisk.StatusWhiskError && string(act.Response.Result) == overloadedResult {
-		c.writeError(w, &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgOverloaded})
+// writeCompletion answers a blocking invoke with the status of CONTRACT §8.
+// An invocation that never completed through no fault of the action (no
+// room in the container pool and its queue full; a record the store could
+// not keep) answers 503, as OpenWhisk's load balancer does, so that
+// callers retry.
+func (c *Controller) writeCompletion(w http.ResponseWriter, comp *bus.Completion, resultOnly bool) {
+	if err := retryable(comp); err != nil {
+		c.writeError(w, err)
 		return
 	}
-	if act.Response.StatusCode == whisk.StatusWhiskError && string(act.Response.Result) == storeUnavailableResult {
-		c.writeError(w, &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgStoreUnavailable})
-		return
-	}
+	act := comp.Activation
 	status := http.StatusOK
 	switch act.Response.StatusCode {
 	case whisk.StatusApplicationError, whisk.StatusDeveloperError:
@@ -222,4 +160,16 @@ func (c *Controller) writeActivation(w http.ResponseWriter, act *whisk.Activatio
 		return
 	}
 	writeJSON(w, status, act)
+}
+
+// retryable returns the 503 for a completion whose caller should try
+// again, or nil.
+func retryable(comp *bus.Completion) error {
+	switch comp.Reason {
+	case whisk.ReasonOverloaded:
+		return &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgOverloaded}
+	case whisk.ReasonUnstored:
+		return &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgStoreUnavailable}
+	}
+	return nil
 }

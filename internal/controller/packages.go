@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/auth"
+	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
@@ -394,18 +395,11 @@ func (c *Controller) deletePackage(w http.ResponseWriter, r *http.Request, id au
 
 // runBuiltin runs a built-in action in process and records its
 // activation like any other.
-func (c *Controller) runBuiltin(ctx context.Context, inv *invocation) (string, *whisk.Activation, error) {
+func (c *Controller) runBuiltin(ctx context.Context, inv *invocation, aid string) (string, *bus.Completion, error) {
 	if c.cfg.Builtins == nil {
 		return "", nil, whisk.BadRequest(fmt.Sprintf(whisk.MsgUnsupportedRuntime, whisk.KindBuiltin, "none"))
 	}
-	if err := c.cfg.Throttle.CheckInvoke(inv.id.Namespace); err != nil {
-		return "", nil, err
-	}
 	a := inv.ra.action
-	aid := inv.activation
-	if aid == "" {
-		aid = whisk.NewActivationID()
-	}
 	start := time.Now()
 	res, ok, err := c.cfg.Builtins.RunBuiltin(ctx, a.Exec.Main, inv.params)
 	resp := whisk.Response{StatusCode: whisk.StatusSuccess, Result: res}
@@ -430,5 +424,5 @@ func (c *Controller) runBuiltin(ctx context.Context, inv *invocation) (string, *
 	if !inv.blocking {
 		return aid, nil, nil
 	}
-	return aid, act, nil
+	return aid, &bus.Completion{ActivationID: aid, Activation: act, Reason: whisk.ReasonOf(resp.StatusCode)}, nil
 }

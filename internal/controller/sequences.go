@@ -21,9 +21,9 @@ import (
 //
 // Crash safety: a non-blocking sequence is journaled before its id is
 // answered, and the transaction that stores its record retires the entry.
-// After a crash the balancer hands the entry back (ResumeSequence) and the
-// chain runs again from its first component: components that had run run
-// again, and the sequence ends with one record.
+// After a crash Recover finds the entry and the chain runs again from its
+// first component: components that had run run again, and the sequence
+// ends with one record.
 
 // checkSequence validates a sequence's components at create time and
 // returns them as fully qualified names. Atomic actions are counted
@@ -94,75 +94,35 @@ func (c *Controller) countAtomic(ctx context.Context, id auth.Identity, self, cf
 	return n, nil
 }
 
-// runSequence starts the chain of inv's sequence. A non-blocking caller
-// gets the id at once; a blocking caller waits up to inv.wait and gets a
-// nil record when the chain runs longer.
-func (c *Controller) runSequence(ctx context.Context, inv *invocation) (string, *whisk.Activation, error) {
-	if err := c.cfg.Throttle.CheckInvoke(inv.id.Namespace); err != nil {
-		return "", nil, err
-	}
-	sid := inv.activation
-	if sid == "" {
-		sid = whisk.NewActivationID()
-	}
-	bg := context.WithoutCancel(ctx)
+// startSequence starts the chain of inv's sequence, whose message the
+// intake made. A non-blocking caller gets the id at once, once the
+// sequence is journaled; a blocking caller waits up to inv.wait and gets
+// nil when the chain runs longer.
+func (c *Controller) startSequence(ctx context.Context, inv *invocation, msg *bus.Invocation) (string, *bus.Completion, error) {
+	sid := msg.ActivationID
 	if !inv.blocking {
-		// Journaled like any accepted asynchronous invocation: the entry is
-		// retired by the transaction that stores the sequence's record,
-		// and a restart resumes the chain (ResumeSequence).
-		if err := c.journalSequence(ctx, inv, sid); err != nil {
+		// The entry is retired by the transaction that stores the
+		// sequence's record; a restart runs the chain again (Recover).
+		if err := c.journal(ctx, msg); err != nil {
 			return "", nil, err
 		}
-		go c.chain(bg, inv, sid)
+		c.spawn(func(life context.Context) { c.chain(life, inv, sid) })
 		return sid, nil, nil
 	}
-	done := make(chan *whisk.Activation, 1)
-	go func() { done <- c.chain(bg, inv, sid) }()
-	t := time.NewTimer(inv.wait)
-	defer t.Stop()
-	select {
-	case act := <-done:
-		return sid, act, nil
-	case <-t.C:
-		return sid, nil, nil
-	case <-ctx.Done():
-		return sid, nil, nil
-	}
+	done := make(chan *bus.Completion, 1)
+	c.spawn(func(life context.Context) {
+		if act := c.chain(life, inv, sid); act != nil {
+			done <- &bus.Completion{ActivationID: sid, Activation: act, Reason: whisk.ReasonOf(act.Response.StatusCode)}
+		}
+	})
+	return sid, waitFor(ctx, done, inv.wait), nil
 }
 
-// journalSequence makes an accepted non-blocking sequence durable before
-// its id is answered.
-func (c *Controller) journalSequence(ctx context.Context, inv *invocation, sid string) error {
-	msg := &bus.Invocation{
-		ActivationID: sid,
-		Action:       inv.ra.action,
-		Params:       inv.params,
-		Namespace:    inv.id.Namespace,
-		Subject:      inv.id.Subject,
-		APIKey:       apiKey(inv.id),
-		Received:     time.Now(),
-		Cause:        inv.cause,
-		Annotations:  inv.ra.annotations.Merge(inv.annotations),
-	}
-	payload, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("journal sequence %s: %w", sid, err)
-	}
-	if err := c.cfg.Store.Journal().Append(ctx, store.JournalEntry{ID: sid, Payload: payload, Accepted: msg.Received}); err != nil {
-		return fmt.Errorf("journal sequence %s: %w", sid, err)
-	}
-	return nil
-}
-
-// ResumeSequence takes over a journaled sequence invocation found at
-// start-up (balancer.Balancer.Resume) and runs its chain again from the
-// first component: components that ran before the crash run again (at
-// least once), and the sequence's record is written once the chain ends.
-// It returns false for anything but a sequence.
-func (c *Controller) ResumeSequence(ctx context.Context, m *bus.Invocation) bool {
-	if m.Action == nil || m.Action.Exec.Kind != whisk.KindSequence {
-		return false
-	}
+// resumeSequence runs the chain of a journaled sequence invocation found
+// at start-up (Recover) again from its first component: components that
+// ran before the crash run again (at least once), and the sequence's
+// record is written once the chain ends.
+func (c *Controller) resumeSequence(m *bus.Invocation) {
 	inv := &invocation{
 		id:          auth.Identity{Namespace: m.Namespace, Subject: m.Subject},
 		ra:          &resolvedAction{action: m.Action},
@@ -173,12 +133,13 @@ func (c *Controller) ResumeSequence(ctx context.Context, m *bus.Invocation) bool
 	if u, k, ok := strings.Cut(m.APIKey, ":"); ok {
 		inv.id.UUID, inv.id.Key = u, k
 	}
-	go c.chain(context.WithoutCancel(ctx), inv, m.ActivationID)
-	return true
+	c.spawn(func(life context.Context) { c.chain(life, inv, m.ActivationID) })
 }
 
 // chain runs the components one after the other and records the
-// sequence's activation.
+// sequence's activation. When ctx ends first (the controller closes) it
+// records nothing and returns nil: a journaled sequence runs again after
+// the next start.
 func (c *Controller) chain(ctx context.Context, inv *invocation, sid string) *whisk.Activation {
 	seq := inv.ra.action
 	start := time.Now()
@@ -192,6 +153,9 @@ func (c *Controller) chain(ctx context.Context, inv *invocation, sid string) *wh
 	limits := seq.Limits
 	limits.Memory = 0
 	for i, s := range seq.Exec.Components {
+		if ctx.Err() != nil {
+			return nil
+		}
 		f, err := whisk.ParseFQN(s, seq.FQN().Namespace)
 		var ra *resolvedAction
 		if err == nil {
@@ -216,10 +180,13 @@ func (c *Controller) chain(ctx context.Context, inv *invocation, sid string) *wh
 			break
 		}
 		wait := time.Duration(ra.action.Limits.Timeout)*time.Millisecond + time.Minute
-		aid, act, err := c.invoke(ctx, &invocation{
+		aid, comp, err := c.invoke(ctx, &invocation{
 			id: inv.id, ra: ra, params: p, blocking: true, wait: wait, cause: sid,
 			annotations: whisk.KeyValues{}.Set("causedBy", "sequence"),
 		})
+		if ctx.Err() != nil {
+			return nil
+		}
 		if err != nil {
 			c.cfg.Logger.Warn("sequence component not invoked", "sequence", sid, "component", s, "err", err)
 			r := errorResponse(whisk.StatusWhiskError, whisk.MsgSequenceFailed)
@@ -229,11 +196,17 @@ func (c *Controller) chain(ctx context.Context, inv *invocation, sid string) *wh
 			resp = &r
 			break
 		}
-		if act == nil {
+		if comp == nil {
 			r := errorResponse(whisk.StatusWhiskError, fmt.Sprintf(whisk.MsgSequenceTimeout, aid))
 			resp = &r
 			break
 		}
+		if err := retryable(comp); err != nil {
+			r := errorResponse(whisk.StatusWhiskError, err.Error())
+			resp = &r
+			break
+		}
+		act := comp.Activation
 		logs = append(logs, aid)
 		duration += act.Duration
 		if i == 0 {

@@ -184,16 +184,19 @@ func (c *Controller) webAction(w http.ResponseWriter, r *http.Request, t webTarg
 	if int64(len(args)) > c.cfg.PayloadMax {
 		return whisk.Errorf(http.StatusRequestEntityTooLarge, whisk.MsgRequestTooLarge, len(args), c.cfg.PayloadMax)
 	}
-	aid, act, err := c.invoke(ctx, &invocation{id: owner, ra: ra, params: args, blocking: true, wait: c.cfg.BlockingWait})
+	aid, comp, err := c.invoke(ctx, &invocation{id: owner, ra: ra, params: args, blocking: true, wait: c.cfg.BlockingWait})
 	if err != nil {
 		return err
 	}
 	w.Header().Set(ActivationIDHeader, aid)
-	if act == nil {
+	if comp == nil {
 		writeJSON(w, http.StatusAccepted, errorBody{Error: whisk.MsgWebNotReady, Code: c.transactionID()})
 		return nil
 	}
-	return c.writeWebResult(w, r, act, t.ext)
+	if err := retryable(comp); err != nil {
+		return err
+	}
+	return c.writeWebResult(w, r, comp.Activation, t.ext)
 }
 
 // webLookup finds the owner of t's namespace and the web action t names.
