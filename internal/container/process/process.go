@@ -12,9 +12,13 @@
 // Each process runs in a bubblewrap sandbox when available: read-only
 // system, its own code directory, a private /tmp, its own pid, ipc and uts
 // namespaces, uid 65534, killed with its parent, Whirl's directories hidden.
-// Memory is bounded by a cgroup (v1 memory controller) when one can be made,
-// else by an address-space limit for python; processes by a pids cgroup,
-// else RLIMIT_NPROC.
+// Memory is bounded by a cgroup (v1 memory controller, or v2) when one can
+// be made, else by an address-space limit for python; processes by a pids
+// cgroup, else RLIMIT_NPROC. A cpu cgroup gives each container a CPU share
+// proportional to its memory and, optionally, a quota; a freezer cgroup
+// stops its processes while it is idle between activations (freeze.go).
+// Folders and cgroups carry their owner's pid and start time, so New
+// removes what a crashed run left (reap.go).
 //
 // The package imports internal/container, internal/runtimes and
 // internal/whisk. Only internal/app, internal/proxy and tests import it.
