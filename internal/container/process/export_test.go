@@ -32,3 +32,17 @@ func OwnerTag(pid int) (string, error) {
 	}
 	return owner{pid: pid, start: start}.String(), nil
 }
+
+// Freeze freezes container c's cgroup, directly.
+func Freeze(c container.Container) error { return c.(*Container).cg.freeze() }
+
+// Thaw thaws container c's cgroup, directly.
+func Thaw(c container.Container) error { return c.(*Container).cg.thaw() }
+
+// BusyDone marks one call in flight on c and its end, as Run does.
+func BusyDone(c container.Container) error {
+	cc := c.(*Container)
+	err := cc.busy()
+	cc.done()
+	return err
+}
