@@ -166,11 +166,10 @@ func (a *App) startFactory(cfg *config.Config, name string) (err error) {
 	// Containers' code lives outside the data directory, in a directory the
 	// sandbox's unprivileged uid can traverse (the data directory stays
 	// 0700 and is hidden from actions). It is removed on Close.
-	a.workDir, err = os.MkdirTemp("", "whirl-containers-")
+	// Named after this process, so that the next start removes it if this
+	// one is killed (see process.NewWorkDir).
+	a.workDir, err = process.NewWorkDir("")
 	if err != nil {
-		return fmt.Errorf("container work dir: %w", err)
-	}
-	if err := os.Chmod(a.workDir, 0o711); err != nil {
 		return fmt.Errorf("container work dir: %w", err)
 	}
 	// The data directory is hidden from actions; `whirl invoker` keeps
@@ -191,6 +190,9 @@ func (a *App) startFactory(cfg *config.Config, name string) (err error) {
 		APIHost:         cfg.APIHost,
 		HideDirs:        hide,
 		GoProxy:         cfg.GoProxy,
+		// CPU shares and quota are fractions of the pool, by memory.
+		UserMemoryMB: cfg.ContainerPool.UserMemory,
+		UserCPUs:     cfg.ContainerPool.UserCPUs,
 	})
 	if err != nil {
 		return fmt.Errorf("container factory: %w", err)

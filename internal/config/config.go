@@ -167,6 +167,10 @@ type ContainerPool struct {
 	IdleTimeout time.Duration
 	// MaxQueue bounds activations waiting for room in the pool.
 	MaxQueue int
+	// UserCPUs, when positive, is the CPU time all action containers may
+	// use together; each is capped at its memory's fraction of it
+	// (OpenWhisk's container-pool.user-cpus). 0: no cap.
+	UserCPUs float64
 }
 
 // DefaultListen is where `whirl up` listens unless told otherwise.
@@ -387,6 +391,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ContainerPool.IdleTimeout <= 0 {
 		bad("containerPool.idleTimeout", "must be positive")
+	}
+	if c.ContainerPool.UserCPUs < 0 {
+		bad("containerPool.userCpus", "must not be negative")
 	}
 	if c.ContainerPool.MaxQueue < 0 {
 		bad("containerPool.maxQueue", "must not be negative")

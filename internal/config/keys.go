@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,6 +165,14 @@ var knobs = func() []knob {
 		mbKnob("containerPool.userMemory", func(c *Config) *int { return &c.ContainerPool.UserMemory }),
 		durationKnob("containerPool.idleTimeout", func(c *Config) *time.Duration { return &c.ContainerPool.IdleTimeout }),
 		intKnob("containerPool.maxQueue", func(c *Config) *int { return &c.ContainerPool.MaxQueue }),
+		{key: "containerPool.userCpus", set: func(c *Config, v string) error {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+				return fmt.Errorf("%q is not a number of CPUs", v)
+			}
+			c.ContainerPool.UserCPUs = n
+			return nil
+		}},
 	}
 	ks = append(ks, rangeKnobs("limits.actions.memory", mbKnob, func(c *Config) *Range { return &c.Limits.Actions.Memory })...)
 	ks = append(ks, rangeKnobs("limits.actions.concurrency", intKnob, func(c *Config) *Range { return &c.Limits.Actions.Concurrency })...)

@@ -48,10 +48,10 @@ type KindResolver func(kind string) (string, error)
 // Config is what the controller needs to know; app fills it from
 // config.Config.
 type Config struct {
-	Name          string // the controller's id on the bus
-	Store         store.Store
-	Auth          Authenticator
-	Throttle      Throttle
+	Name     string // the controller's id on the bus
+	Store    store.Store
+	Auth     Authenticator
+	Throttle Throttle
 	// Bus carries invocations to the invokers and completions back.
 	Bus bus.Bus
 	// Invokers are the invokers' names on the bus.
@@ -59,7 +59,7 @@ type Config struct {
 	// DurableBus says the bus stores what it is given (NATS JetStream):
 	// actions need no journal of their own. Sequences are journaled
 	// whatever the bus.
-	DurableBus bool
+	DurableBus    bool
 	ResolveKind   KindResolver
 	Kinds         func() map[string]any // runtimes for GET /
 	Limits        whisk.ActionLimitRanges

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/whirlfaas/whirl/internal/container"
 	"github.com/whirlfaas/whirl/internal/container/process"
@@ -82,8 +83,16 @@ func BenchmarkPrewarmedNode(b *testing.B) {
 	benchCold(b, process.SandboxNone, "nodejs:20", noopJS, true)
 }
 
-func benchWarm(b *testing.B, sandbox string) {
-	f := newFactory(b, sandbox)
+func benchWarm(b *testing.B, sandbox string) { benchWarmFreeze(b, sandbox, 0) }
+
+// benchWarmFreeze runs warm activations back to back on a factory whose
+// containers freeze after freezeAfter idle (0: the default; < 0: never).
+func benchWarmFreeze(b *testing.B, sandbox string, freezeAfter time.Duration) {
+	f, err := process.New(process.Options{WorkDir: workDir(b), Sandbox: sandbox, Network: true, FreezeAfter: freezeAfter})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close(context.Background()) })
 	ctx := context.Background()
 	c, err := f.Create(ctx, container.Spec{Kind: "python:3", MemoryMB: 256})
 	if err != nil {
@@ -138,4 +147,72 @@ func BenchmarkColdGo(b *testing.B) { benchColdGo(b, process.SandboxNone) }
 func BenchmarkColdGoBwrap(b *testing.B) {
 	requireBwrap(b)
 	benchColdGo(b, process.SandboxBwrap)
+}
+
+// BenchmarkWarmPythonBwrapNoFreeze is the baseline of BenchmarkWarmPythonBwrap:
+// containers are never frozen.
+func BenchmarkWarmPythonBwrapNoFreeze(b *testing.B) {
+	requireBwrap(b)
+	benchWarmFreeze(b, process.SandboxBwrap, -1)
+}
+
+// BenchmarkFreezeThaw is what freezing costs an activation that finds its
+// container frozen: one freeze and one thaw of an idle python container's
+// cgroup (the freeze is off the activation's path, after it returned).
+func BenchmarkFreezeThaw(b *testing.B) {
+	requireBwrap(b)
+	f := newFactory(b, process.SandboxBwrap)
+	requireCgroup(b, f, "freezer")
+	ctx := context.Background()
+	c, err := f.Create(ctx, container.Spec{Kind: "python:3", MemoryMB: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Init(ctx, noop); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("freeze+thaw", func(b *testing.B) {
+		for b.Loop() {
+			if err := process.Freeze(c); err != nil {
+				b.Fatal(err)
+			}
+			if err := process.Thaw(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// What lazy freezing adds to a Run on a container that is not frozen:
+	// cancelling and re-arming the freeze timer.
+	b.Run("busy+done", func(b *testing.B) {
+		for b.Loop() {
+			if err := process.BusyDone(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// What a Run pays on a frozen container: the thaw only. The kernel
+	// (v1) switches its freezer on when the first cgroup freezes and off
+	// when the last thaws, which costs most of it; with another container
+	// frozen meanwhile (a pool with idle containers), it does not.
+	thaw := func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			if err := process.Freeze(c); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := process.Thaw(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("thaw", thaw)
+	other, err := f.Create(ctx, container.Spec{Kind: "python:3", MemoryMB: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := process.Freeze(other); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("thaw-another-frozen", thaw)
 }

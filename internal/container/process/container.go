@@ -50,6 +50,8 @@ type Container struct {
 	mu        sync.Mutex
 	pending   map[string]chan []byte // concurrent runs by activation id
 	destroyed bool
+
+	idle idleState // freezing between calls; its lock is a leaf
 }
 
 var _ container.Container = (*Container)(nil)
@@ -89,7 +91,7 @@ func (c *Container) start(ctx context.Context, argv []string) error {
 		argv = f.bwrapArgs(c.dir, argv)
 	}
 	mem := c.spec.MemoryMB
-	if c.cg, err = f.makeCgroup(c.id, mem); err != nil {
+	if c.cg, err = f.makeCgroup(cgroupPrefix+f.owned(c.id), f.cgLimits(mem)); err != nil {
 		return err
 	}
 	// limit puts the process in its cgroups and limits before it runs.
@@ -355,6 +357,11 @@ func (c *Container) Ready(ctx context.Context) error {
 func (c *Container) Init(ctx context.Context, req container.InitRequest) ([]string, error) {
 	c.runMu.Lock()
 	defer c.runMu.Unlock()
+	err := c.busy()
+	defer c.done()
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
 	c.mu.Lock()
 	if c.destroyed {
 		c.mu.Unlock()
@@ -522,8 +529,15 @@ func (c *Container) failLogs() []string {
 	return c.logs.take()
 }
 
-// Run runs one activation.
+// Run runs one activation. The container's processes run from the start
+// of Run to FreezeAfter past the end of the last run in flight; then they
+// are frozen until the next Run (or Destroy).
 func (c *Container) Run(ctx context.Context, req container.RunRequest) (container.RunResult, error) {
+	if err := c.busy(); err != nil {
+		c.done()
+		return container.RunResult{}, fmt.Errorf("run: %w", err)
+	}
+	defer c.done()
 	c.mu.Lock()
 	concurrent, ok := c.concurrent, c.initialized && !c.destroyed
 	c.mu.Unlock()
@@ -605,6 +619,7 @@ func (c *Container) runConcurrent(ctx context.Context, req container.RunRequest,
 
 // kill stops the process and everything it started.
 func (c *Container) kill() {
+	c.stopFreezing()
 	if c.cmd != nil && c.cmd.Process != nil {
 		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 		c.cmd.Process.Kill()

@@ -203,7 +203,7 @@ func (f *Factory) runBuild(ctx context.Context, tmp, cache string) error {
 		argv = f.buildBwrapArgs(tmp, cache, argv)
 	}
 	env := f.goEnv(home, cacheDir)
-	cg, err := f.makeCgroup("build-"+newID(), goBuildMemoryMB)
+	cg, err := f.makeCgroup(cgroupPrefix+f.owned("build-"+newID()), f.cgLimits(goBuildMemoryMB))
 	if err != nil {
 		return err
 	}

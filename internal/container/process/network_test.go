@@ -220,10 +220,10 @@ func probe(t *testing.T, f *process.Factory, args map[string]any) (map[string]st
 	if _, err := c.Init(ctx, container.InitRequest{Code: []byte(netProbe)}); err != nil {
 		t.Fatal(err)
 	}
-	return run(t, c, args), c
+	return runProbe(t, c, args), c
 }
 
-func run(t *testing.T, c container.Container, args map[string]any) map[string]string {
+func runProbe(t *testing.T, c container.Container, args map[string]any) map[string]string {
 	t.Helper()
 	v, _ := json.Marshal(args)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

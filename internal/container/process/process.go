@@ -15,11 +15,15 @@
 // Each process runs in a bubblewrap sandbox when available: read-only
 // system, its own code directory, a private /tmp, its own pid, ipc and uts
 // namespaces, uid 65534, killed with its parent, Whirl's directories hidden.
-// Memory is bounded by a cgroup (v1 memory controller) when one can be made,
-// else by an address-space limit for python; processes by a pids cgroup,
-// else RLIMIT_NPROC. The network is the host's, none (loopback only), or
-// isolated: the container's own namespace, reaching out through
-// slirp4netns under nftables rules (see network.go).
+// Memory is bounded by a cgroup (v1 memory controller, or v2) when one can
+// be made, else by an address-space limit for python; processes by a pids
+// cgroup, else RLIMIT_NPROC. A cpu cgroup gives each container a CPU share
+// proportional to its memory and, optionally, a quota; a freezer cgroup
+// stops its processes while it is idle between activations (freeze.go).
+// Folders and cgroups carry their owner's pid and start time, so New
+// removes what a crashed run left (reap.go). The network is the host's,
+// none (loopback only), or isolated: the container's own namespace,
+// reaching out through slirp4netns under nftables rules (see network.go).
 //
 // The package imports internal/container, internal/runtimes and
 // internal/whisk. Only internal/app, internal/proxy and tests import it.
@@ -37,6 +41,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/whirlfaas/whirl/internal/container"
 	"github.com/whirlfaas/whirl/internal/runtimes"
@@ -98,6 +103,19 @@ type Options struct {
 	// GoCacheDir holds the compiler's caches of Go builds, one per
 	// namespace; "" means WorkDir/gocache. It is hidden from actions.
 	GoCacheDir string
+	// UserMemoryMB is the memory of all action containers together (the
+	// pool's containerPool.userMemory). Each container's CPU share is its
+	// fraction of it, as in OpenWhisk: cpu.shares = 1024 * memory /
+	// UserMemoryMB, at least 2. 0 means 2048.
+	UserMemoryMB int
+	// UserCPUs, when positive, caps the CPU time of action containers: each
+	// gets a CFS quota of UserCPUs * memory / UserMemoryMB CPUs (OpenWhisk's
+	// container-pool.user-cpus). 0 means no quota.
+	UserCPUs float64
+	// FreezeAfter is how long a container stays idle after an activation
+	// before its processes are frozen (cgroup freezer); 0 means
+	// DefaultFreezeAfter, negative never freezes.
+	FreezeAfter time.Duration
 }
 
 // Factory creates process containers. It is safe for concurrent use.
@@ -117,6 +135,10 @@ type Factory struct {
 	net      netTools  // the tools of NetworkIsolated
 	policy   netPolicy // what NetworkIsolated lets through
 	resolv   string    // resolv.conf of isolated containers, "" if not bound
+
+	freezeAfter time.Duration // < 0: never freeze
+	leftovers   []string      // what reapLeftovers removed at New
+	reapErr     error
 
 	noPtrace atomic.Bool // ptrace was refused: gate starts with /bin/sh
 
@@ -142,12 +164,24 @@ func New(opts Options) (*Factory, error) {
 	if opts.Sandbox == "" {
 		opts.Sandbox = SandboxAuto
 	}
+	if opts.UserMemoryMB <= 0 {
+		opts.UserMemoryMB = 2048
+	}
+	if opts.UserCPUs < 0 {
+		return nil, fmt.Errorf("process factory: negative CPU count %g", opts.UserCPUs)
+	}
 	wd, err := filepath.Abs(opts.WorkDir)
 	if err != nil {
 		return nil, fmt.Errorf("process factory: %w", err)
 	}
 	opts.WorkDir = wd
 	f := &Factory{opts: opts, containers: map[string]*Container{}, builds: map[string]*buildOnce{}}
+	switch f.freezeAfter = opts.FreezeAfter; {
+	case f.freezeAfter == 0:
+		f.freezeAfter = DefaultFreezeAfter
+	case f.freezeAfter < 0:
+		f.freezeAfter = -1
+	}
 	switch opts.Sandbox {
 	case SandboxNone:
 	case SandboxAuto, SandboxBwrap:
@@ -205,6 +239,7 @@ func New(opts Options) (*Factory, error) {
 		f.hide = append(f.hide, h)
 	}
 	f.cg = probeCgroups()
+	f.leftovers, f.reapErr = f.reapLeftovers()
 	f.python, f.pyErr = runtimes.FindPython()
 	if f.pyErr == nil {
 		// Prefer the system's build of the same minor version: it starts
@@ -282,7 +317,7 @@ func (f *Factory) Create(ctx context.Context, spec container.Spec) (container.Co
 		return nil, fmt.Errorf("create %s: %w", spec.Kind, container.ErrUnsupportedKind)
 	}
 	id := newID()
-	dir := filepath.Join(f.opts.WorkDir, "c", id)
+	dir := filepath.Join(f.opts.WorkDir, "c", f.owned(id))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
@@ -326,6 +361,29 @@ func (f *Factory) forget(id string) {
 	f.mu.Lock()
 	delete(f.containers, id)
 	f.mu.Unlock()
+}
+
+// owned returns the name of container id's folder and (prefixed) cgroups:
+// it names this process, so that a later run can tell them from a live
+// Whirl's once this one is dead (see reapLeftovers).
+func (f *Factory) owned(id string) string { return self().String() + "-" + id }
+
+// Leftovers returns the container folders and cgroups that crashed runs
+// had left, which New removed, and why some could not be removed.
+func (f *Factory) Leftovers() ([]string, error) { return f.leftovers, f.reapErr }
+
+// cgLimits returns the cgroup settings of a container of memoryMB.
+func (f *Factory) cgLimits(memoryMB int) cgLimits {
+	lim := cgLimits{memoryMB: memoryMB, maxProcs: f.opts.MaxProcs}
+	if memoryMB <= 0 {
+		return lim
+	}
+	lim.cpuShares = min(max(1024*memoryMB/f.opts.UserMemoryMB, 2), 262144)
+	if f.opts.UserCPUs > 0 {
+		q := f.opts.UserCPUs * float64(memoryMB) / float64(f.opts.UserMemoryMB) * cpuPeriodUs
+		lim.cpuQuotaUs = max(int(q), 1000) // the kernel's least quota is 1 ms
+	}
+	return lim
 }
 
 func newID() string {

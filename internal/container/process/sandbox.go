@@ -1,14 +1,10 @@
 package process
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -61,156 +57,6 @@ func closedAncestor(p string) string {
 		}
 	}
 	return ""
-}
-
-// cgroups is where this factory makes per-container cgroups (cgroup v1
-// memory and pids controllers), or empty paths when it cannot.
-type cgroups struct {
-	memory string // parent directory for memory cgroups, "" if unavailable
-	pids   string // parent directory for pids cgroups, "" if unavailable
-}
-
-// probeCgroups finds the cgroup v1 memory and pids hierarchies this process
-// lives in and checks that a child cgroup can be made in each.
-func probeCgroups() cgroups {
-	var cg cgroups
-	fh, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return cg
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, ctl := range strings.Split(parts[1], ",") {
-			var dst *string
-			switch ctl {
-			case "memory":
-				dst = &cg.memory
-			case "pids":
-				dst = &cg.pids
-			default:
-				continue
-			}
-			base := filepath.Join("/sys/fs/cgroup", ctl, parts[2])
-			probe := filepath.Join(base, fmt.Sprintf("whirl-probe-%d", os.Getpid()))
-			if err := os.Mkdir(probe, 0o755); err == nil {
-				os.Remove(probe)
-				*dst = base
-			}
-		}
-	}
-	return cg
-}
-
-// cgroup is one container's cgroups.
-type cgroup struct {
-	memory, pids string
-}
-
-func (f *Factory) makeCgroup(id string, memoryMB int) (*cgroup, error) {
-	cg := &cgroup{}
-	if f.cg.memory != "" && memoryMB > 0 {
-		p := filepath.Join(f.cg.memory, "whirl-"+id)
-		if err := os.Mkdir(p, 0o755); err != nil {
-			return nil, fmt.Errorf("make memory cgroup: %w", err)
-		}
-		cg.memory = p
-		limit := strconv.Itoa(memoryMB << 20)
-		if err := os.WriteFile(filepath.Join(p, "memory.limit_in_bytes"), []byte(limit), 0); err != nil {
-			cg.remove()
-			return nil, fmt.Errorf("set memory limit: %w", err)
-		}
-		// Without swap accounting this file is absent; that is fine.
-		_ = os.WriteFile(filepath.Join(p, "memory.memsw.limit_in_bytes"), []byte(limit), 0)
-	}
-	if f.cg.pids != "" && f.opts.MaxProcs > 0 {
-		p := filepath.Join(f.cg.pids, "whirl-"+id)
-		if err := os.Mkdir(p, 0o755); err != nil {
-			cg.remove()
-			return nil, fmt.Errorf("make pids cgroup: %w", err)
-		}
-		cg.pids = p
-		if err := os.WriteFile(filepath.Join(p, "pids.max"), []byte(strconv.Itoa(f.opts.MaxProcs)), 0); err != nil {
-			cg.remove()
-			return nil, fmt.Errorf("set pids limit: %w", err)
-		}
-	}
-	return cg, nil
-}
-
-// join moves pid into the container's cgroups.
-func (cg *cgroup) join(pid int) error {
-	for _, p := range []string{cg.memory, cg.pids} {
-		if p == "" {
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(p, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("join cgroup %s: %w", p, err)
-		}
-	}
-	return nil
-}
-
-// oomKilled reports whether the kernel killed a process of the container
-// for exceeding its memory limit.
-func (cg *cgroup) oomKilled() bool {
-	if cg == nil || cg.memory == "" {
-		return false
-	}
-	b, err := os.ReadFile(filepath.Join(cg.memory, "memory.oom_control"))
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "oom_kill "); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n > 0
-		}
-	}
-	return false
-}
-
-// killAll kills every process left in the container's cgroups.
-func (cg *cgroup) killAll() {
-	if cg == nil {
-		return
-	}
-	for _, p := range []string{cg.pids, cg.memory} {
-		if p == "" {
-			continue
-		}
-		for range 100 {
-			b, err := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-			if err != nil || len(strings.TrimSpace(string(b))) == 0 {
-				break
-			}
-			for _, s := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(s); err == nil {
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
-	}
-}
-
-// remove deletes the cgroups; they must be empty.
-func (cg *cgroup) remove() {
-	if cg == nil {
-		return
-	}
-	for _, p := range []string{cg.memory, cg.pids} {
-		if p != "" {
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				// A process still exiting keeps it busy: kill and retry once.
-				cg.killAll()
-				os.Remove(p)
-			}
-		}
-	}
 }
 
 // prlimit sets a resource limit of another process.
