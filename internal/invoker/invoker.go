@@ -236,7 +236,9 @@ func (iv *Invoker) Wait() {
 	iv.mu.Unlock()
 }
 
-// Run runs one invocation to completion: record stored, completion sent.
+// Run runs one invocation to completion: record stored, completion sent
+// (for a non-blocking one, unless ctx ends before it could finish: see
+// run).
 func (iv *Invoker) Run(ctx context.Context, inv *bus.Invocation) { iv.run(ctx, inv, false) }
 
 // run is Run; it reports whether the record was stored (and so whether
