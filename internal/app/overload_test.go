@@ -14,8 +14,9 @@ import (
 // waits for room and runs.
 func TestOverload(t *testing.T) {
 	s := apptest.Start(t, func(c *config.Config) {
-		c.ContainerPool.UserMemory = 256 // one container
-		c.ContainerPool.MaxQueue = 0     // and no waiting
+		c.ContainerPool.UserMemory = 256  // one container
+		c.Limits.Actions.Memory.Max = 256 // (no action may need more)
+		c.ContainerPool.MaxQueue = 0      // and no waiting
 	})
 	putPy(t, s, "nap", "import time\ndef main(args):\n    time.sleep(args.get('s', 0))\n    return {'slept': args.get('s', 0)}\n", nil)
 	putPy(t, s, "other", "def main(args):\n    return {'ok': True}\n", nil)

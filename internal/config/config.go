@@ -388,6 +388,10 @@ func (c *Config) Validate() error {
 	}
 	if c.ContainerPool.UserMemory < m.Min {
 		bad("containerPool.userMemory", "%d MB cannot hold one action of the minimum memory (%d MB)", c.ContainerPool.UserMemory, m.Min)
+	} else if m.Max > c.ContainerPool.UserMemory {
+		// An action allowed that much could never run: refuse it here
+		// rather than accept actions the pool can only fail.
+		bad("limits.actions.memory.max", "%d MB is more than containerPool.userMemory (%d MB): an action of that memory could never run", m.Max, c.ContainerPool.UserMemory)
 	}
 	if c.ContainerPool.IdleTimeout <= 0 {
 		bad("containerPool.idleTimeout", "must be positive")

@@ -259,6 +259,8 @@ func TestValidate(t *testing.T) {
 		{map[string]string{"listen": "nowhere"}, `listen: "nowhere" is not a host:port address`},
 		{map[string]string{"tlsCert": "c.pem"}, "tlsCert: tlsCert and tlsKey must be given together"},
 		{map[string]string{"containerPool.userMemory": "64m"}, "containerPool.userMemory: 64 MB cannot hold one action"},
+		{map[string]string{"containerPool.userMemory": "256m"}, "limits.actions.memory.max: 512 MB is more than containerPool.userMemory (256 MB)"},
+		{map[string]string{"limits.actions.memory.max": "4g"}, "limits.actions.memory.max: 4096 MB is more than containerPool.userMemory (2048 MB)"},
 		{map[string]string{"limits.activation.payload.max": "0"}, "limits.activation.payload.max: must be positive"},
 	}
 	for _, tc := range cases {

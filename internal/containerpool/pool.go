@@ -44,7 +44,26 @@ var (
 	ErrOverloaded error = &whisk.Error{Status: http.StatusServiceUnavailable, Message: whisk.MsgOverloaded}
 	// ErrClosed is returned by Acquire once Close has been called.
 	ErrClosed = errors.New("containerpool: closed")
+	// ErrNeverFits matches the *NeverFitsError Acquire returns for a
+	// container larger than the whole memory budget: waiting cannot help.
+	ErrNeverFits = errors.New("containerpool: container larger than the pool")
 )
+
+// NeverFitsError is Acquire's permanent refusal of a container whose
+// memory exceeds the pool's memory budget (containerPool.userMemory):
+// unlike ErrOverloaded, trying again cannot succeed. errors.Is matches it
+// to ErrNeverFits.
+type NeverFitsError struct {
+	MemoryMB     int // the container's memory
+	UserMemoryMB int // the pool's whole budget
+}
+
+func (e *NeverFitsError) Error() string {
+	return fmt.Sprintf("containerpool: a container of %d MB can never fit in the pool's %d MB", e.MemoryMB, e.UserMemoryMB)
+}
+
+// Is reports whether target is ErrNeverFits.
+func (e *NeverFitsError) Is(target error) bool { return target == ErrNeverFits }
 
 // StartKind says how the container behind a lease came to be ready.
 type StartKind int
@@ -120,6 +139,7 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxQueue bounds the acquirers waiting for memory; past it Acquire
 	// returns ErrOverloaded. A negative value means no waiting at all.
+	// Requests marked Async are not counted against it (see Request.Async).
 	MaxQueue int
 	// StemCells lists the prewarm groups (from the runtime manifest).
 	StemCells []StemCell
@@ -189,6 +209,12 @@ type Request struct {
 	// action's time limit); the Acquire context bounds the whole call,
 	// waiting for room included.
 	InitTimeout time.Duration
+	// Async marks work that was already accepted and must run (a
+	// non-blocking activation): without room it waits in the queue, in
+	// order with the others, and is never refused with ErrOverloaded
+	// however many wait. The caller bounds how many it has waiting at once
+	// (the invoker's MaxAsync); Stats.QueuedAsync counts them.
+	Async bool
 }
 
 // Lease is one activation's hold on an initialised container. Exactly one
@@ -224,7 +250,8 @@ type Stats struct {
 	PrewarmStarting int // stem cells being created
 	MemoryUsedMB    int
 	MemoryLimitMB   int
-	Queued          int // acquirers waiting for memory
+	Queued          int // acquirers waiting for memory, Async ones included
+	QueuedAsync     int // of which Async requests
 	ColdStarts      uint64
 	PrewarmStarts   uint64
 	WarmStarts      uint64
@@ -298,6 +325,7 @@ type waiter struct {
 	wPrev  *waiter
 	wNext  *waiter
 	queued bool
+	async  bool // counted in nAsync, not against MaxQueue
 }
 
 // Pool is the invoker's container pool. It is safe for concurrent use.
@@ -319,7 +347,8 @@ type Pool struct {
 	stems    []*stemGroup
 	wHead    *waiter
 	wTail    *waiter
-	nWait    int
+	nWait    int // queued waiters
+	nAsync   int // of which Async
 	closed   bool
 	started  bool
 	bgCtx    context.Context
@@ -386,8 +415,9 @@ func (p *Pool) loop(ctx context.Context, done chan struct{}) {
 // memory initialised now, else a new container. When the memory budget
 // is used up and nothing idle can be evicted, it waits in a FIFO queue
 // until memory frees or ctx ends; with the queue full it returns
-// ErrOverloaded. A failed create or init returns an *InitFailure and
-// destroys the container.
+// ErrOverloaded, unless req.Async. A container larger than the whole
+// budget is refused at once with a *NeverFitsError. A failed create or
+// init returns an *InitFailure and destroys the container.
 func (p *Pool) Acquire(ctx context.Context, req Request) (*Lease, error) {
 	if req.Concurrency < 1 {
 		req.Concurrency = 1
@@ -417,21 +447,21 @@ func (p *Pool) acquire(ctx context.Context, req *Request, mem int) (*Lease, erro
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if mem > p.cfg.UserMemoryMB {
+		p.mu.Unlock()
+		return nil, &NeverFitsError{MemoryMB: mem, UserMemoryMB: p.cfg.UserMemoryMB}
+	}
 	g, ok := p.tryLocked(req, mem, p.wHead == nil)
 	if ok {
 		p.mu.Unlock()
 		return p.complete(ctx, req, g)
 	}
-	if mem > p.cfg.UserMemoryMB {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("container of %d MB exceeds the pool's %d MB: %w", mem, p.cfg.UserMemoryMB, ErrOverloaded)
-	}
-	if p.nWait >= p.cfg.MaxQueue {
+	if !req.Async && p.nWait-p.nAsync >= p.cfg.MaxQueue {
 		p.mu.Unlock()
 		return nil, ErrOverloaded
 	}
 	rc := *req // the waiter outlives this frame only when queued
-	w := &waiter{req: &rc, mem: mem, ch: make(chan grant, 1)}
+	w := &waiter{req: &rc, mem: mem, ch: make(chan grant, 1), async: req.Async}
 	p.enqueueLocked(w)
 	p.mu.Unlock()
 
@@ -860,6 +890,9 @@ func (p *Pool) enqueueLocked(w *waiter) {
 	}
 	p.wTail = w
 	p.nWait++
+	if w.async {
+		p.nAsync++
+	}
 }
 
 func (p *Pool) dequeueLocked(w *waiter) {
@@ -876,6 +909,9 @@ func (p *Pool) dequeueLocked(w *waiter) {
 	w.wPrev, w.wNext = nil, nil
 	w.queued = false
 	p.nWait--
+	if w.async {
+		p.nAsync--
+	}
 }
 
 // dispatchLocked hands what is free to queued acquirers in FIFO order. A
@@ -947,6 +983,7 @@ func (p *Pool) Stats() Stats {
 		MemoryUsedMB:  p.usedMem,
 		MemoryLimitMB: p.cfg.UserMemoryMB,
 		Queued:        p.nWait,
+		QueuedAsync:   p.nAsync,
 		ColdStarts:    p.nCold,
 		PrewarmStarts: p.nPrewarm,
 		WarmStarts:    p.nWarm,

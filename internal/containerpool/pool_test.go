@@ -398,13 +398,70 @@ func TestCancelWhileQueued(t *testing.T) {
 	c.Release()
 }
 
+// TestTooLargeForPool: a container larger than the whole budget is a
+// permanent refusal (ErrNeverFits, with both sizes), not the transient
+// ErrOverloaded a caller would retry, and it is refused even when the
+// request would otherwise wait (Async).
 func TestTooLargeForPool(t *testing.T) {
 	p := New(&fakeFactory{}, Config{UserMemoryMB: 256})
 	closePool(t, p)
-	_, err := p.Acquire(t.Context(), req("a@1", "python:3", 512))
-	if !errors.Is(err, ErrOverloaded) {
-		t.Fatalf("got %v", err)
+	for _, async := range []bool{false, true} {
+		r := req("a@1", "python:3", 512)
+		r.Async = async
+		_, err := p.Acquire(t.Context(), r)
+		var nf *NeverFitsError
+		if !errors.Is(err, ErrNeverFits) || !errors.As(err, &nf) || errors.Is(err, ErrOverloaded) {
+			t.Fatalf("async %v: got %v, want ErrNeverFits and not ErrOverloaded", async, err)
+		}
+		if nf.MemoryMB != 512 || nf.UserMemoryMB != 256 {
+			t.Fatalf("sizes %+v", nf)
+		}
 	}
+	if s := p.Stats(); s.Queued != 0 {
+		t.Fatalf("a request that never fits must not queue: %+v", s)
+	}
+}
+
+// TestAsyncWaitsPastMaxQueue: with no room and no queue for blocking
+// callers (MaxQueue < 0), an Async request still waits in the pool's
+// queue, counted in Stats.QueuedAsync, and is served in order once memory
+// frees; a blocking request behind it is refused at once.
+func TestAsyncWaitsPastMaxQueue(t *testing.T) {
+	f := &fakeFactory{}
+	p := New(f, Config{UserMemoryMB: 256, MaxQueue: -1})
+	closePool(t, p)
+
+	a := mustAcquire(t, p, req("a@1", "python:3", 256))
+	got := make(chan *Lease, 2)
+	for i, key := range []string{"b@1", "c@1"} {
+		r := req(key, "python:3", 256)
+		r.Async = true
+		go func() {
+			l, err := p.Acquire(t.Context(), r)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- l
+		}()
+		waitFor(t, key+" to queue", func() bool { return p.Stats().QueuedAsync == i+1 })
+	}
+	if s := p.Stats(); s.Queued != 2 || s.QueuedAsync != 2 {
+		t.Fatalf("stats: %+v", s)
+	}
+	if _, err := p.Acquire(t.Context(), req("d@1", "python:3", 256)); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("blocking with no queue: %v, want ErrOverloaded", err)
+	}
+	a.Release()
+	b := <-got
+	if code := b.Container.(*fakeContainer).Code(); code != "code of b@1" {
+		t.Fatalf("first served: %q, want b@1's", code)
+	}
+	b.Release()
+	c := <-got
+	if s := p.Stats(); s.Queued != 0 || s.QueuedAsync != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	c.Release()
 }
 
 func TestDestroyedContainerNotReused(t *testing.T) {

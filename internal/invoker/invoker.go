@@ -28,6 +28,14 @@ import (
 // MaxResultSize is the largest result an activation may produce (1 MB).
 const MaxResultSize = 1 << 20
 
+// MsgNeverFits is the error of the record of an action whose memory limit
+// (the first %d, MB) is larger than the whole container pool (the second,
+// MB): it can never run on this invoker, so it fails at once rather than
+// waiting. Configuration keeps limits.actions.memory.max within
+// containerPool.userMemory, so only an action created under another
+// configuration, or an invoker with a smaller pool, meets it.
+const MsgNeverFits = "The action needs %d MB of memory but the invoker's container pool has only %d MB in all: it can never run here."
+
 // Pool is what the invoker needs of the container pool. *containerpool.Pool
 // satisfies it.
 type Pool interface {
@@ -58,20 +66,26 @@ type Config struct {
 	APIHost     string   // __OW_API_HOST given to every container
 	Logger      *slog.Logger
 	// MaxAsync bounds the non-blocking activations running (or waiting
-	// for a container) at once; the rest wait in the invoker's queue, in
-	// order. Blocking activations are not bounded here: their callers
-	// wait, and the pool's queue bounds them. 0 means 256.
+	// in the pool's queue for a container) at once; the rest wait in the
+	// invoker's queue, in order. It is also the bound of the pool's queue
+	// for them: the pool does not refuse them (containerpool.Request.Async).
+	// Blocking activations are not bounded here: their callers wait, and
+	// the pool's queue (MaxQueue) bounds them. 0 means 256.
 	MaxAsync int
 }
 
 // Invoker runs activations. Start subscribes it; Wait waits for the
 // activations in flight.
 //
-// A blocking invocation runs at once on a goroutine of its own. A
-// non-blocking one joins a FIFO queue that a dispatcher drains while fewer
-// than MaxAsync run, so that a burst of accepted invocations waits here —
-// cheaply, and journaled by the balancer — rather than overflowing the
-// container pool's queue: every accepted invocation runs.
+// A blocking invocation runs at once on a goroutine of its own and asks
+// the pool for a container: with no room and the pool's queue full it
+// ends at once as overloaded (its caller gets 503). A non-blocking one
+// joins a FIFO queue that a dispatcher drains while fewer than MaxAsync
+// run, so that a burst of accepted invocations waits here — cheaply, and
+// journaled by the balancer; once started it waits for room in the pool's
+// own queue, never refused for its length: every accepted invocation
+// runs. Nothing is retried: a container that can never fit (larger than
+// the pool) ends the activation at once with MsgNeverFits.
 type Invoker struct {
 	cfg Config
 	ctx context.Context
@@ -222,21 +236,27 @@ func (iv *Invoker) Wait() {
 	iv.mu.Unlock()
 }
 
-// Run runs one invocation to completion: record stored, completion sent.
+// Run runs one invocation to completion: record stored, completion sent
+// (for a non-blocking one, unless ctx ends before it could finish: see
+// run).
 func (iv *Invoker) Run(ctx context.Context, inv *bus.Invocation) { iv.run(ctx, inv, false) }
 
 // run is Run; it reports whether the record was stored (and so whether
-// the bus may forget the invocation). When durable is true the bus
-// delivers the invocation again unless it is acknowledged, so a run cut
-// short by ctx (the invoker shutting down) stores nothing: it runs again
-// in full rather than leaving a record of the interruption.
+// the bus may forget the invocation). An invocation that will come again
+// stores nothing when the invoker stops before it could finish (waiting
+// for a container, or running): it runs again in full rather than leaving
+// a record of the interruption. That is every invocation when durable is
+// true (the bus delivers it again unless it is acknowledged; a run ending
+// after ctx did is treated alike), and a non-blocking one on any bus
+// (bus/local: the balancer journaled it and Recover republishes it at the
+// next start).
 func (iv *Invoker) run(ctx context.Context, inv *bus.Invocation, durable bool) (stored bool) {
 	if iv.cfg.Observer != nil {
 		iv.cfg.Observer.Running(1)
 		defer iv.cfg.Observer.Running(-1)
 	}
-	act := iv.execute(ctx, inv)
-	if durable && ctx.Err() != nil {
+	act, interrupted := iv.execute(ctx, inv)
+	if durable && ctx.Err() != nil || !inv.Blocking && interrupted {
 		return false
 	}
 	err := iv.store(ctx, inv, act)
@@ -263,9 +283,15 @@ type outcome struct {
 	initTime time.Duration
 	runStart time.Time
 	end      time.Time
+	// interrupted: the invoker stopped (its context ended, or the pool
+	// closed) before the action could finish.
+	interrupted bool
 }
 
-func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) *whisk.Activation {
+// execute runs inv and returns its record, and whether the invoker
+// stopped before the action could finish (the record then says so, but
+// the invocation may be better run again: see run).
+func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) (*whisk.Activation, bool) {
 	a := inv.Action
 	o := iv.runAction(ctx, inv)
 	fqn := a.FQN()
@@ -304,7 +330,7 @@ func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) *whisk.Acti
 	if iv.cfg.Observer != nil {
 		iv.cfg.Observer.ActivationCompleted(inv.Namespace, fqn.Key(), whisk.StatusName(o.status), o.start, !inv.Blocking, o.end.Sub(o.runStart))
 	}
-	return rec
+	return rec, o.interrupted
 }
 
 func errorResult(msg string) json.RawMessage {
@@ -342,19 +368,30 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 	if concurrency < 1 {
 		concurrency = 1
 	}
+	// A pool with no room and a full queue refuses a blocking invocation
+	// at once (its caller gets 503 and may retry); a non-blocking one was
+	// accepted and must run, so it waits in the pool's queue (Async) until
+	// there is room or the invoker stops. MaxAsync bounds how many wait.
 	req := containerpool.Request{
 		Key:         fqn.Path() + "@" + a.Version + "#" + strconv.FormatInt(a.Updated, 10),
 		Spec:        container.Spec{Kind: kind, Image: a.Exec.Image, MemoryMB: a.Limits.Memory, Env: map[string]string{"__OW_API_HOST": iv.cfg.APIHost}, Name: fqn.String()},
-		Init:        container.InitRequest{Name: fqn.String(), Main: a.Exec.Main, Code: code, Binary: a.Exec.Binary, Env: initEnv},
+		Init:        container.InitRequest{Name: fqn.String(), Main: a.Exec.Main, Code: code, Binary: a.Exec.Binary, Env: initEnv, Concurrency: concurrency},
 		Concurrency: concurrency,
+		InitTimeout: timeout, // waiting for room is not init time
+		Async:       !inv.Blocking,
 	}
-	lease, err := iv.acquire(ctx, inv, req, timeout)
+	lease, err := iv.cfg.Pool.Acquire(ctx, req)
 	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, containerpool.ErrClosed) {
+			// The invoker stops: no container was had, nothing ran.
+			o.interrupted = true
+		}
 		var fail2 *containerpool.InitFailure
 		if errors.As(err, &fail2) {
 			o.start, o.initTime, o.logs = "cold", fail2.Duration, fail2.Logs
 		}
 		var ie *container.InitError
+		var never *containerpool.NeverFitsError
 		switch {
 		case errors.As(err, &ie):
 			return fail(whisk.StatusDeveloperError, ie.Message)
@@ -368,8 +405,12 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 			return fail(whisk.StatusDeveloperError, whisk.MsgAbnormalInit)
 		case errors.Is(err, containerpool.ErrOverloaded):
 			return fail(whisk.StatusWhiskError, whisk.MsgOverloaded)
+		case errors.As(err, &never):
+			return fail(whisk.StatusWhiskError, fmt.Sprintf(MsgNeverFits, never.MemoryMB, never.UserMemoryMB))
 		default:
-			iv.cfg.Logger.Error("acquire container", "action", fqn.String(), "err", err)
+			if !o.interrupted {
+				iv.cfg.Logger.Error("acquire container", "action", fqn.String(), "err", err)
+			}
 			return fail(whisk.StatusWhiskError, whisk.MsgInternal)
 		}
 	}
@@ -400,6 +441,7 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 	cancel()
 	o.end = time.Now()
 	o.logs = append(o.logs, res.Logs...)
+	o.interrupted = err != nil && ctx.Err() != nil
 	switch {
 	case err == nil:
 		lease.Release()
@@ -422,27 +464,6 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 		o.status, o.result = whisk.StatusWhiskError, errorResult(whisk.MsgInternal)
 	}
 	return o
-}
-
-// acquire gets a container for req, its init bounded by timeout. A pool
-// with no room and a full queue refuses a blocking invocation at once (its
-// caller gets 503 and may retry), but a non-blocking one was accepted and
-// must run: it waits and tries again until the invoker stops.
-func (iv *Invoker) acquire(ctx context.Context, inv *bus.Invocation, req containerpool.Request, timeout time.Duration) (*containerpool.Lease, error) {
-	backoff := 10 * time.Millisecond
-	for {
-		req.InitTimeout = timeout // waiting for room is not init time
-		lease, err := iv.cfg.Pool.Acquire(ctx, req)
-		if inv.Blocking || !errors.Is(err, containerpool.ErrOverloaded) {
-			return lease, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
-	}
 }
 
 // interpret turns the line an action wrote into a status and result, as
