@@ -255,7 +255,7 @@ func (iv *Invoker) run(ctx context.Context, inv *bus.Invocation, durable bool) (
 		iv.cfg.Observer.Running(1)
 		defer iv.cfg.Observer.Running(-1)
 	}
-	act, interrupted := iv.execute(ctx, inv)
+	act, reason, interrupted := iv.execute(ctx, inv)
 	if durable && ctx.Err() != nil || !inv.Blocking && interrupted {
 		return false
 	}
@@ -264,10 +264,10 @@ func (iv *Invoker) run(ctx context.Context, inv *bus.Invocation, durable bool) (
 	if err != nil {
 		iv.cfg.Logger.Error("store activation", "id", act.ActivationID, "err", err)
 		if inv.Blocking && errors.Is(err, store.ErrUnavailable) {
-			done = unstored(act)
+			done, reason = unstored(act), whisk.ReasonUnstored
 		}
 	}
-	if err := iv.cfg.Bus.Complete(ctx, &bus.Completion{ActivationID: act.ActivationID, Controller: inv.Controller, Activation: done}); err != nil {
+	if err := iv.cfg.Bus.Complete(ctx, &bus.Completion{ActivationID: act.ActivationID, Controller: inv.Controller, Activation: done, Reason: reason}); err != nil {
 		iv.cfg.Logger.Debug("complete", "id", act.ActivationID, "err", err)
 	}
 	return err == nil
@@ -276,6 +276,7 @@ func (iv *Invoker) run(ctx context.Context, inv *bus.Invocation, durable bool) (
 // outcome is what a run produced, before it becomes a record.
 type outcome struct {
 	status   int
+	reason   whisk.Reason
 	result   json.RawMessage
 	logs     []string
 	timedOut bool
@@ -288,10 +289,10 @@ type outcome struct {
 	interrupted bool
 }
 
-// execute runs inv and returns its record, and whether the invoker
-// stopped before the action could finish (the record then says so, but
-// the invocation may be better run again: see run).
-func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) (*whisk.Activation, bool) {
+// execute runs inv and returns its record, what ended it, and whether the
+// invoker stopped before the action could finish (the record then says
+// so, but the invocation may be better run again: see run).
+func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) (*whisk.Activation, whisk.Reason, bool) {
 	a := inv.Action
 	o := iv.runAction(ctx, inv)
 	fqn := a.FQN()
@@ -330,7 +331,7 @@ func (iv *Invoker) execute(ctx context.Context, inv *bus.Invocation) (*whisk.Act
 	if iv.cfg.Observer != nil {
 		iv.cfg.Observer.ActivationCompleted(inv.Namespace, fqn.Key(), whisk.StatusName(o.status), o.start, !inv.Blocking, o.end.Sub(o.runStart))
 	}
-	return rec, o.interrupted
+	return rec, o.reason, o.interrupted
 }
 
 func errorResult(msg string) json.RawMessage {
@@ -341,20 +342,20 @@ func errorResult(msg string) json.RawMessage {
 func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 	a := inv.Action
 	o := outcome{start: "none", runStart: time.Now()}
-	fail := func(status int, msg string) outcome {
-		o.status, o.result, o.end = status, errorResult(msg), time.Now()
+	fail := func(reason whisk.Reason, status int, msg string) outcome {
+		o.reason, o.status, o.result, o.end = reason, status, errorResult(msg), time.Now()
 		return o
 	}
 	if inv.Error != "" {
-		return fail(whisk.StatusDeveloperError, inv.Error)
+		return fail(whisk.ReasonDeveloperError, whisk.StatusDeveloperError, inv.Error)
 	}
 	kind, err := iv.cfg.Resolve(a.Exec.Kind)
 	if err != nil {
-		return fail(whisk.StatusDeveloperError, err.Error())
+		return fail(whisk.ReasonDeveloperError, whisk.StatusDeveloperError, err.Error())
 	}
 	code, err := a.Exec.CodeBytes()
 	if err != nil {
-		return fail(whisk.StatusDeveloperError, err.Error())
+		return fail(whisk.ReasonDeveloperError, whisk.StatusDeveloperError, err.Error())
 	}
 	timeout := time.Duration(a.Limits.Timeout) * time.Millisecond
 	fqn := a.FQN()
@@ -394,24 +395,24 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 		var never *containerpool.NeverFitsError
 		switch {
 		case errors.As(err, &ie):
-			return fail(whisk.StatusDeveloperError, ie.Message)
+			return fail(whisk.ReasonDeveloperError, whisk.StatusDeveloperError, ie.Message)
 		case errors.Is(err, container.ErrTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			o.timedOut = true
-			return fail(whisk.StatusDeveloperError, fmt.Sprintf(whisk.MsgTimedOutInit, a.Limits.Timeout))
+			return fail(whisk.ReasonTimeout, whisk.StatusDeveloperError, fmt.Sprintf(whisk.MsgTimedOutInit, a.Limits.Timeout))
 		case errors.Is(err, container.ErrMemory):
-			return fail(whisk.StatusDeveloperError, whisk.MsgMemoryExhausted)
+			return fail(whisk.ReasonMemory, whisk.StatusDeveloperError, whisk.MsgMemoryExhausted)
 		case errors.Is(err, container.ErrExited):
 			o.logs = append(o.logs, logLine(whisk.MsgLogsMissing))
-			return fail(whisk.StatusDeveloperError, whisk.MsgAbnormalInit)
+			return fail(whisk.ReasonDeveloperError, whisk.StatusDeveloperError, whisk.MsgAbnormalInit)
 		case errors.Is(err, containerpool.ErrOverloaded):
-			return fail(whisk.StatusWhiskError, whisk.MsgOverloaded)
+			return fail(whisk.ReasonOverloaded, whisk.StatusWhiskError, whisk.MsgOverloaded)
 		case errors.As(err, &never):
-			return fail(whisk.StatusWhiskError, fmt.Sprintf(MsgNeverFits, never.MemoryMB, never.UserMemoryMB))
+			return fail(whisk.ReasonNeverFits, whisk.StatusWhiskError, fmt.Sprintf(MsgNeverFits, never.MemoryMB, never.UserMemoryMB))
 		default:
 			if !o.interrupted {
 				iv.cfg.Logger.Error("acquire container", "action", fqn.String(), "err", err)
 			}
-			return fail(whisk.StatusWhiskError, whisk.MsgInternal)
+			return fail(whisk.ReasonWhiskError, whisk.StatusWhiskError, whisk.MsgInternal)
 		}
 	}
 	o.start, o.initTime = lease.Start.String(), lease.InitDuration
@@ -446,22 +447,23 @@ func (iv *Invoker) runAction(ctx context.Context, inv *bus.Invocation) outcome {
 	case err == nil:
 		lease.Release()
 		o.status, o.result = interpret(res.Body)
+		o.reason = whisk.ReasonOf(o.status)
 		return o
 	case errors.Is(err, container.ErrTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		lease.Destroy()
 		o.timedOut = true
-		o.status, o.result = whisk.StatusDeveloperError, errorResult(fmt.Sprintf(whisk.MsgTimedOut, a.Limits.Timeout))
+		o.reason, o.status, o.result = whisk.ReasonTimeout, whisk.StatusDeveloperError, errorResult(fmt.Sprintf(whisk.MsgTimedOut, a.Limits.Timeout))
 	case errors.Is(err, container.ErrMemory):
 		lease.Destroy()
-		o.status, o.result = whisk.StatusDeveloperError, errorResult(whisk.MsgMemoryExhausted)
+		o.reason, o.status, o.result = whisk.ReasonMemory, whisk.StatusDeveloperError, errorResult(whisk.MsgMemoryExhausted)
 	case errors.Is(err, container.ErrExited):
 		lease.Destroy()
 		o.logs = append(o.logs, logLine(whisk.MsgLogsMissing))
-		o.status, o.result = whisk.StatusDeveloperError, errorResult(whisk.MsgAbnormalRun)
+		o.reason, o.status, o.result = whisk.ReasonDeveloperError, whisk.StatusDeveloperError, errorResult(whisk.MsgAbnormalRun)
 	default:
 		lease.Destroy()
 		iv.cfg.Logger.Error("run", "action", fqn.String(), "err", err)
-		o.status, o.result = whisk.StatusWhiskError, errorResult(whisk.MsgInternal)
+		o.reason, o.status, o.result = whisk.ReasonWhiskError, whisk.StatusWhiskError, errorResult(whisk.MsgInternal)
 	}
 	return o
 }

@@ -160,19 +160,21 @@ type harness struct {
 	iv     *invoker.Invoker
 	cancel context.CancelFunc
 
-	mu   sync.Mutex
-	done map[string]*whisk.Activation // completions by activation id
+	mu     sync.Mutex
+	done   map[string]*whisk.Activation // completions by activation id
+	reason map[string]whisk.Reason      // and what ended each
 }
 
 func start(t *testing.T, b bus.Bus, cfg containerpool.Config) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, bus: b, f: newFactory(), acts: &memActivations{recs: map[string]*whisk.Activation{}}, cancel: cancel, done: map[string]*whisk.Activation{}}
+	h := &harness{t: t, bus: b, f: newFactory(), acts: &memActivations{recs: map[string]*whisk.Activation{}}, cancel: cancel, done: map[string]*whisk.Activation{}, reason: map[string]whisk.Reason{}}
 	// The controller outlives the invoker (App.Close stops the invoker
 	// first): its subscription ends with the test.
 	if err := b.Completions(t.Context(), "ctl", func(_ context.Context, c *bus.Completion) {
 		h.mu.Lock()
 		h.done[c.ActivationID] = c.Activation
+		h.reason[c.ActivationID] = c.Reason
 		h.mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
@@ -318,6 +320,9 @@ func TestNeverFitsEndsAtOnce(t *testing.T) {
 		if !h.stored(id) {
 			t.Fatalf("blocking %v: no record stored", blocking)
 		}
+		if r := h.reasonOf(id); r != whisk.ReasonNeverFits {
+			t.Fatalf("blocking %v: reason %q", blocking, r)
+		}
 	}
 	if s := h.pool.Stats(); s.Queued != 0 {
 		t.Fatalf("pool queue %+v", s)
@@ -335,8 +340,8 @@ func TestOverloadedBlockingRefusedAsyncWaits(t *testing.T) {
 
 	h.invoke("refused", "other", true, whisk.Limits{})
 	status, msg := errorOf(t, h.completion("refused"))
-	if status != whisk.StatusWhiskError || msg != whisk.MsgOverloaded {
-		t.Fatalf("blocking past the queue: status %d, error %q", status, msg)
+	if status != whisk.StatusWhiskError || msg != whisk.MsgOverloaded || h.reasonOf("refused") != whisk.ReasonOverloaded {
+		t.Fatalf("blocking past the queue: status %d, error %q, reason %q", status, msg, h.reasonOf("refused"))
 	}
 
 	h.invoke("waits", "other", false, whisk.Limits{})
@@ -351,8 +356,8 @@ func TestOverloadedBlockingRefusedAsyncWaits(t *testing.T) {
 	if act := h.completion("waits"); act.Response.StatusCode != whisk.StatusSuccess {
 		t.Fatalf("waiting one: %+v", act.Response)
 	}
-	if act := h.completion("busy"); act.Response.StatusCode != whisk.StatusSuccess {
-		t.Fatalf("busy one: %+v", act.Response)
+	if act := h.completion("busy"); act.Response.StatusCode != whisk.StatusSuccess || h.reasonOf("busy") != whisk.ReasonSuccess {
+		t.Fatalf("busy one: %+v, reason %q", act.Response, h.reasonOf("busy"))
 	}
 }
 
@@ -402,4 +407,11 @@ func TestShutdownMidRun(t *testing.T) {
 			}
 		}
 	})
+}
+
+// reasonOf returns the reason the completion of id carried.
+func (h *harness) reasonOf(id string) whisk.Reason {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reason[id]
 }
