@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/store/groupcommit"
 )
 
 // Interface guards.
@@ -37,7 +38,7 @@ const (
 // release it with Close.
 type Store struct {
 	pool *pgxpool.Pool
-	gc   *groupCommit
+	gc   *groupcommit.Writer[write]
 
 	closeOnce sync.Once
 }
@@ -59,7 +60,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	return &Store{pool: pool, gc: newGroupCommit(pool)}, nil
+	return &Store{pool: pool, gc: newWriter(pool)}, nil
 }
 
 // Entities returns the entity collections.
@@ -78,14 +79,14 @@ func (s *Store) Journal() store.Journal { return journal{s} }
 // the writer ran, how many activation records and journal changes they
 // carried, and the total and longest time spent in them (begin to commit).
 func (s *Store) GroupCommitStats() (batches, records int64, total, longest time.Duration) {
-	return s.gc.stats()
+	return s.gc.Stats()
 }
 
 // Close waits for queued writes to commit, stops the writer and closes the
 // pool. Calls after the first do nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.gc.close()
+		s.gc.Close()
 		s.pool.Close()
 	})
 	return nil
