@@ -132,6 +132,9 @@ func TestImportDirection(t *testing.T) {
 					t.Errorf("%s imports the implementation %s; only internal/app may", name, imp)
 				}
 			}
+			if imp == "internal/store/groupcommit" && !strings.HasPrefix(name, "internal/store/") {
+				t.Errorf("%s imports internal/store/groupcommit; only the store backends may", name)
+			}
 			if imp == "internal/app" && name != "internal/cli" && name != "internal/app/apptest" {
 				t.Errorf("%s imports internal/app; only internal/cli (and tests) may", name)
 			}
