@@ -3,10 +3,11 @@
 //
 // Activation records and journal changes are written by one writer
 // goroutine per process that sends the calls queued while the previous
-// transaction ran as one transaction in one round trip (group commit, with
-// array-bound multi-row statements). Entities and subjects are written
-// directly. The schema is created idempotently by Open, in the schema that
-// the connection's search_path names first.
+// transaction ran as one transaction in one round trip (group commit,
+// package store/groupcommit, with array-bound multi-row statements).
+// Entities and subjects are written directly. The schema is created
+// idempotently by Open, in the schema that the connection's search_path
+// names first.
 //
 // Only internal/app and tests import this package.
 package postgres

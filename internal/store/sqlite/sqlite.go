@@ -3,9 +3,10 @@
 //
 // Writes of activation records and journal entries go through one writer
 // goroutine that commits the calls queued while the previous transaction
-// ran in one transaction (group commit); entity and subject writes are rare
-// and run directly on the single writer connection. Reads use a small pool
-// of read-only connections and see every committed write (read-your-writes).
+// ran in one transaction (group commit, package store/groupcommit); entity
+// and subject writes are rare and run directly on the single writer
+// connection. Reads use a small pool of read-only connections and see
+// every committed write (read-your-writes).
 //
 // Only internal/app and tests import this package.
 package sqlite
