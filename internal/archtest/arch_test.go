@@ -81,8 +81,9 @@ var allowed = map[string][]string{
 	"internal/store":                   {"internal/whisk"},
 	"internal/bus":                     {"internal/whisk"},
 	"internal/container":               {},
-	"internal/store/sqlite":            {"internal/store", "internal/whisk"},
-	"internal/store/postgres":          {"internal/store", "internal/whisk"},
+	"internal/store/groupcommit":       {},
+	"internal/store/sqlite":            {"internal/store", "internal/store/groupcommit", "internal/whisk"},
+	"internal/store/postgres":          {"internal/store", "internal/store/groupcommit", "internal/whisk"},
 	"internal/store/storetest":         {"internal/store", "internal/whisk"},
 	"internal/bus/local":               {"internal/bus"},
 	"internal/bus/nats":                {"internal/bus"},
@@ -130,6 +131,9 @@ func TestImportDirection(t *testing.T) {
 				if imp == impl && !compositionRoots[name] {
 					t.Errorf("%s imports the implementation %s; only internal/app may", name, imp)
 				}
+			}
+			if imp == "internal/store/groupcommit" && !strings.HasPrefix(name, "internal/store/") {
+				t.Errorf("%s imports internal/store/groupcommit; only the store backends may", name)
 			}
 			if imp == "internal/app" && name != "internal/cli" && name != "internal/app/apptest" {
 				t.Errorf("%s imports internal/app; only internal/cli (and tests) may", name)

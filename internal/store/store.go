@@ -5,8 +5,10 @@
 //
 // Implementations live in subpackages named after what they wrap
 // (store/sqlite, store/postgres) and must pass the conformance suite in
-// store/storetest. Only internal/app and tests import implementations; every
-// other package sees these interfaces.
+// store/storetest. They share the group commit of store/groupcommit and
+// the row encoding of rows.go (EncodeActivation, EncodeJournal). Only
+// internal/app and tests import implementations; every other package sees
+// these interfaces.
 //
 // All methods are safe for concurrent use, take a context first, and report
 // a missing record with ErrNotFound, a failed precondition (a create of

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -163,39 +161,18 @@ func (e entities) Locate(ctx context.Context, namespace, key string) (string, er
 
 type activations struct{ s *Store }
 
-// actRow is an activation record ready for the writer.
-type actRow struct {
-	id, namespace, path string
-	start               int64
-	doc                 []byte
-}
-
-// activationRow returns the indexed columns of a (store.ActivationKeys)
-// and its JSON.
-func activationRow(a *whisk.Activation) (actRow, error) {
-	doc, err := json.Marshal(a)
-	if err != nil {
-		return actRow{}, fmt.Errorf("postgres: encode activation %s: %w", a.ActivationID, err)
-	}
-	ns, path := store.ActivationKeys(a)
-	return actRow{id: a.ActivationID, namespace: ns, path: path, start: a.Start, doc: doc}, nil
-}
-
 func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 	if len(acts) == 0 {
 		return nil
 	}
-	rows := make([]actRow, len(acts))
+	rows := make([]store.ActivationRow, len(acts))
 	for i, act := range acts {
-		if act == nil || act.ActivationID == "" {
-			return errors.New("postgres: put activation: no activation id")
-		}
 		var err error
-		if rows[i], err = activationRow(act); err != nil {
-			return err
+		if rows[i], err = store.EncodeActivation(act); err != nil {
+			return fmt.Errorf("postgres: put activation: %w", err)
 		}
 	}
-	return a.s.gc.do(ctx, &writeOp{acts: rows})
+	return a.s.gc.Do(ctx, write{acts: rows}.op())
 }
 
 func (a activations) Get(ctx context.Context, namespace, id string) (*whisk.Activation, error) {
@@ -212,11 +189,11 @@ func (a activations) Get(ctx context.Context, namespace, id string) (*whisk.Acti
 }
 
 func decodeActivation(doc []byte) (*whisk.Activation, error) {
-	var act whisk.Activation
-	if err := json.Unmarshal(doc, &act); err != nil {
-		return nil, fmt.Errorf("postgres: decode activation: %w", err)
+	act, err := store.DecodeActivation(doc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &act, nil
+	return act, nil
 }
 
 // where returns the filter of q in namespace.
@@ -227,8 +204,8 @@ func where(namespace string, q store.ActivationQuery) (string, []any) {
 		args = append(args, v)
 		w += fmt.Sprintf(" AND "+cond, len(args))
 	}
-	if q.Name != "" {
-		add(`path = $%d`, namespace+"/"+strings.TrimPrefix(q.Name, "/"))
+	if path := q.Path(namespace); path != "" {
+		add(`path = $%d`, path)
 	}
 	if q.Since != 0 {
 		add(`start >= $%d`, q.Since)
@@ -349,41 +326,22 @@ func (au auth) DeleteSubject(ctx context.Context, uuid string) error {
 
 type journal struct{ s *Store }
 
-// journalRow is a journal entry ready for the writer.
-type journalRow struct {
-	id       string
-	payload  []byte
-	accepted int64 // unix nanoseconds
-}
-
 func (j journal) Append(ctx context.Context, entries ...store.JournalEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	rows := make([]journalRow, len(entries))
-	now := time.Now()
-	for i, e := range entries {
-		if e.ID == "" {
-			return errors.New("postgres: journal append: empty id")
-		}
-		acc := e.Accepted
-		if acc.IsZero() {
-			acc = now
-		}
-		p := e.Payload
-		if p == nil {
-			p = []byte{}
-		}
-		rows[i] = journalRow{id: e.ID, payload: p, accepted: acc.UnixNano()}
+	rows, err := store.EncodeJournal(entries)
+	if err != nil {
+		return fmt.Errorf("postgres: journal append: %w", err)
 	}
-	return j.s.gc.do(ctx, &writeOp{entries: rows})
+	return j.s.gc.Do(ctx, write{entries: rows}.op())
 }
 
 func (j journal) Done(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return j.s.gc.do(ctx, &writeOp{done: append([]string(nil), ids...)})
+	return j.s.gc.Do(ctx, write{done: append([]string(nil), ids...)}.op())
 }
 
 func (j journal) Pending(ctx context.Context) ([]store.JournalEntry, error) {

@@ -4,154 +4,49 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/store/groupcommit"
 )
 
 // errClosed is returned by writes queued after Close.
 var errClosed = errors.New("postgres: store closed")
 
-// A writeOp is one queued call: activation records to put, journal
-// entries to append, or journal ids to retire (exactly one is set).
-// Encoding happens in the caller's goroutine before queueing.
-type writeOp struct {
-	acts    []actRow
-	entries []journalRow
+// A write is one queued call's part of a batch: activation records to
+// put, journal entries to append, or journal ids to retire (exactly one is
+// set). Encoding happens in the caller's goroutine before queueing.
+type write struct {
+	acts    []store.ActivationRow
+	entries []store.JournalRow
 	done    []string
-
-	result chan error // buffered(1)
 }
 
-func (op *writeOp) n() int { return len(op.acts) + len(op.entries) + len(op.done) }
-
-// groupCommit owns the writer goroutine. Lock order: mu before nothing.
-type groupCommit struct {
-	pool  *pgxpool.Pool
-	queue chan *writeOp
-	wg    sync.WaitGroup
-
-	mu     sync.RWMutex // held (read) while sending on queue; (write) to close it
-	closed bool
-
-	statMu  sync.Mutex
-	batches int64
-	records int64
-	total   time.Duration
-	longest time.Duration
+func (w write) op() groupcommit.Op[write] {
+	return groupcommit.Op[write]{Write: w, N: len(w.acts) + len(w.entries) + len(w.done)}
 }
 
-func newGroupCommit(pool *pgxpool.Pool) *groupCommit {
-	g := &groupCommit{pool: pool, queue: make(chan *writeOp, queueSize)}
-	g.wg.Add(1)
-	go g.run()
-	return g
-}
-
-// do queues op and waits until the batch that carries it has committed, or
-// ctx ends. A call whose ctx ended after it was queued may still commit.
-func (g *groupCommit) do(ctx context.Context, op *writeOp) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	op.result = make(chan error, 1)
-	g.mu.RLock()
-	if g.closed {
-		g.mu.RUnlock()
-		return errClosed
-	}
-	select {
-	case g.queue <- op:
-		g.mu.RUnlock()
-	case <-ctx.Done():
-		g.mu.RUnlock()
-		return ctx.Err()
-	}
-	select {
-	case err := <-op.result:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// close stops accepting writes, lets the writer commit what is queued and
-// waits for it to exit.
-func (g *groupCommit) close() {
-	g.mu.Lock()
-	if !g.closed {
-		g.closed = true
-		close(g.queue)
-	}
-	g.mu.Unlock()
-	g.wg.Wait()
-}
-
-// run is the writer: it takes the first queued call, adds every call that
-// queued meanwhile (up to maxBatchCalls), and commits them in one
-// transaction. A lone call therefore commits at once; under load batches
-// grow while the previous commit runs.
-func (g *groupCommit) run() {
-	defer g.wg.Done()
-	batch := make([]*writeOp, 0, maxBatchCalls)
-	for {
-		op, ok := <-g.queue
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], op)
-	fill:
-		for len(batch) < maxBatchCalls {
-			select {
-			case op, ok := <-g.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, op)
-			default:
-				break fill
-			}
-		}
-		g.commit(batch)
-		clear(batch)
-	}
-}
-
-// commit runs batch in one transaction and answers every call. When the
-// transaction fails, each call is retried in a transaction of its own so
-// that one bad call does not fail the others.
-func (g *groupCommit) commit(batch []*writeOp) {
-	start := time.Now()
-	err := g.runTx(batch)
-	if err != nil && len(batch) > 1 {
-		for _, op := range batch {
-			op.result <- g.runTx([]*writeOp{op})
-		}
-	} else {
-		for _, op := range batch {
-			op.result <- err
-		}
-	}
-	d := time.Since(start)
-	n := 0
-	for _, op := range batch {
-		n += op.n()
-	}
-	g.statMu.Lock()
-	g.batches++
-	g.records += int64(n)
-	g.total += d
-	g.longest = max(g.longest, d)
-	g.statMu.Unlock()
+// newWriter starts the group commit (package groupcommit) on pool. Every
+// call waits for its commit, so batches never linger.
+func newWriter(pool *pgxpool.Pool) *groupcommit.Writer[write] {
+	return groupcommit.New(groupcommit.Config[write]{
+		Commit:    func(batch []write) error { return runTx(pool, batch) },
+		MaxBatch:  maxBatchCalls,
+		QueueSize: queueSize,
+		Closed:    errClosed,
+	})
 }
 
 // runTx sends every call's statements in one pipeline that ends in a
 // single Sync: PostgreSQL runs such a pipeline as one implicit
 // transaction, committed at the Sync or rolled back whole at the first
 // error, so a batch costs one round trip.
-func (g *groupCommit) runTx(batch []*writeOp) error {
+func runTx(pool *pgxpool.Pool, batch []write) error {
+	if len(batch) == 0 {
+		return nil // a Flush alone
+	}
 	// The writer is not tied to any caller's context: a batch carries
 	// many callers and must commit or fail as one.
 	ctx := context.Background()
@@ -179,16 +74,10 @@ func (g *groupCommit) runTx(batch []*writeOp) error {
 		}
 		i = j
 	}
-	if err := g.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
 		return unavailable(fmt.Errorf("postgres: write batch: %w", err))
 	}
 	return nil
-}
-
-func (g *groupCommit) stats() (batches, records int64, total, longest time.Duration) {
-	g.statMu.Lock()
-	defer g.statMu.Unlock()
-	return g.batches, g.records, g.total, g.longest
 }
 
 const (
@@ -204,16 +93,16 @@ ON CONFLICT (id) DO NOTHING`
 // queuePut adds one upsert of every record of ops, the last of a repeated
 // id winning (one statement may not touch a row twice), and the retiring
 // of their journal entries.
-func queuePut(b *pgx.Batch, ops []*writeOp) {
+func queuePut(b *pgx.Batch, ops []write) {
 	last := map[string]int{}
-	var rows []actRow
+	var rows []store.ActivationRow
 	for _, op := range ops {
 		for _, r := range op.acts {
-			if i, ok := last[r.id]; ok {
+			if i, ok := last[r.ID]; ok {
 				rows[i] = r
 				continue
 			}
-			last[r.id] = len(rows)
+			last[r.ID] = len(rows)
 			rows = append(rows, r)
 		}
 	}
@@ -223,7 +112,7 @@ func queuePut(b *pgx.Batch, ops []*writeOp) {
 	starts := make([]int64, len(rows))
 	docs := make([][]byte, len(rows))
 	for i, r := range rows {
-		ids[i], nss[i], paths[i], starts[i], docs[i] = r.id, r.namespace, r.path, r.start, r.doc
+		ids[i], nss[i], paths[i], starts[i], docs[i] = r.ID, r.Namespace, r.Path, r.Start, r.Doc
 	}
 	b.Queue(sqlPutActivations, ids, nss, paths, starts, docs)
 	b.Queue(sqlDeleteJournal, ids)
@@ -231,22 +120,22 @@ func queuePut(b *pgx.Batch, ops []*writeOp) {
 
 // queueAppend adds one insert of every entry of ops; ids already present,
 // or repeated, are ignored.
-func queueAppend(b *pgx.Batch, ops []*writeOp) {
+func queueAppend(b *pgx.Batch, ops []write) {
 	var ids []string
 	var payloads [][]byte
 	var accepted []int64
 	for _, op := range ops {
 		for _, e := range op.entries {
-			ids = append(ids, e.id)
-			payloads = append(payloads, e.payload)
-			accepted = append(accepted, e.accepted)
+			ids = append(ids, e.ID)
+			payloads = append(payloads, e.Payload)
+			accepted = append(accepted, e.Accepted)
 		}
 	}
 	b.Queue(sqlAppendJournal, ids, payloads, accepted)
 }
 
 // queueDone adds one delete of every id of ops.
-func queueDone(b *pgx.Batch, ops []*writeOp) {
+func queueDone(b *pgx.Batch, ops []write) {
 	var ids []string
 	for _, op := range ops {
 		ids = append(ids, op.done...)

@@ -3,10 +3,11 @@
 //
 // Activation records and journal changes are written by one writer
 // goroutine per process that sends the calls queued while the previous
-// transaction ran as one transaction in one round trip (group commit, with
-// array-bound multi-row statements). Entities and subjects are written
-// directly. The schema is created idempotently by Open, in the schema that
-// the connection's search_path names first.
+// transaction ran as one transaction in one round trip (group commit,
+// package store/groupcommit, with array-bound multi-row statements).
+// Entities and subjects are written directly. The schema is created
+// idempotently by Open, in the schema that the connection's search_path
+// names first.
 //
 // Only internal/app and tests import this package.
 package postgres
@@ -20,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/store/groupcommit"
 )
 
 // Interface guards.
@@ -37,7 +39,7 @@ const (
 // release it with Close.
 type Store struct {
 	pool *pgxpool.Pool
-	gc   *groupCommit
+	gc   *groupcommit.Writer[write]
 
 	closeOnce sync.Once
 }
@@ -59,7 +61,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	return &Store{pool: pool, gc: newGroupCommit(pool)}, nil
+	return &Store{pool: pool, gc: newWriter(pool)}, nil
 }
 
 // Entities returns the entity collections.
@@ -78,14 +80,14 @@ func (s *Store) Journal() store.Journal { return journal{s} }
 // the writer ran, how many activation records and journal changes they
 // carried, and the total and longest time spent in them (begin to commit).
 func (s *Store) GroupCommitStats() (batches, records int64, total, longest time.Duration) {
-	return s.gc.stats()
+	return s.gc.Stats()
 }
 
 // Close waits for queued writes to commit, stops the writer and closes the
 // pool. Calls after the first do nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.gc.close()
+		s.gc.Close()
 		s.pool.Close()
 	})
 	return nil

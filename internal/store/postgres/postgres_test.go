@@ -131,6 +131,12 @@ func BenchmarkActivationPutSerial(b *testing.B) {
 	storetest.BenchmarkActivationPutSerial(b, s)
 }
 
+func BenchmarkJournalAppend(b *testing.B) {
+	s := open(b, freshSchema(b))
+	defer s.Close()
+	storetest.BenchmarkJournalAppend(b, s)
+}
+
 func BenchmarkActivationList(b *testing.B) {
 	s := open(b, freshSchema(b))
 	defer s.Close()

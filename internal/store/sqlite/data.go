@@ -3,13 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/store"
+	"github.com/whirlfaas/whirl/internal/store/groupcommit"
 	"github.com/whirlfaas/whirl/internal/whisk"
 )
 
@@ -157,24 +157,6 @@ func (e entities) Locate(ctx context.Context, namespace, key string) (string, er
 
 type activations struct{ s *Store }
 
-// row is an activation record ready for the writer.
-type actRow struct {
-	id, namespace, path string
-	start               int64
-	doc                 []byte
-}
-
-// activationRow returns the indexed columns of a (store.ActivationKeys)
-// and its JSON.
-func activationRow(a *whisk.Activation) (actRow, error) {
-	doc, err := json.Marshal(a)
-	if err != nil {
-		return actRow{}, fmt.Errorf("sqlite: encode activation %s: %w", a.ActivationID, err)
-	}
-	ns, path := store.ActivationKeys(a)
-	return actRow{id: a.ActivationID, namespace: ns, path: path, start: a.Start, doc: doc}, nil
-}
-
 // Put makes the records visible to Get and List at once and queues them
 // for the writer, which commits them in batches (write-behind); Flush or
 // Close waits for the commit. A record's journal entry is retired in the
@@ -193,21 +175,18 @@ func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 	ps := make([]*pendingAct, len(acts))
 	var size int64
 	for i, act := range acts {
-		if act == nil || act.ActivationID == "" {
-			return errors.New("sqlite: put activation: no activation id")
-		}
-		row, err := activationRow(act)
+		row, err := store.EncodeActivation(act)
 		if err != nil {
-			return err
+			return fmt.Errorf("sqlite: put activation: %w", err)
 		}
-		size += int64(len(row.doc))
+		size += int64(len(row.Doc))
 		ps[i] = &pendingAct{row: row, act: act, seq: a.s.pending.seq.Add(1)}
 	}
 	if err := a.s.admit(size); err != nil {
 		return err
 	}
 	a.s.pending.add(ps)
-	err := a.s.gc.submit(a.s.recordsOp(ps))
+	err := a.s.gc.Submit(a.s.recordsOp(ps))
 	if err != nil {
 		a.s.pending.remove(ps)
 	}
@@ -217,22 +196,22 @@ func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 // recordsOp returns the writer's op that commits ps and retires their
 // journal entries; records replaced by a later Put meanwhile are skipped
 // (the later one commits). Its outcome settles ps.
-func (s *Store) recordsOp(ps []*pendingAct) *writeOp {
-	return &writeOp{n: len(ps), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+func (s *Store) recordsOp(ps []*pendingAct) groupcommit.Op[txWrite] {
+	return groupcommit.Op[txWrite]{N: len(ps), Write: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
 		for _, e := range ps {
 			if !s.pending.current(e) {
 				continue
 			}
 			r := &e.row
-			if _, err := st.putAct.ExecContext(ctx, r.id, r.namespace, r.path, r.start, r.doc); err != nil {
-				return fmt.Errorf("sqlite: put activation %s: %w", r.id, err)
+			if _, err := st.putAct.ExecContext(ctx, r.ID, r.Namespace, r.Path, r.Start, r.Doc); err != nil {
+				return fmt.Errorf("sqlite: put activation %s: %w", r.ID, err)
 			}
-			if _, err := st.delJournal.ExecContext(ctx, r.id); err != nil {
-				return fmt.Errorf("sqlite: retire journal entry %s: %w", r.id, err)
+			if _, err := st.delJournal.ExecContext(ctx, r.ID); err != nil {
+				return fmt.Errorf("sqlite: retire journal entry %s: %w", r.ID, err)
 			}
 		}
 		return nil
-	}, onDone: func(err error) { s.settle(ps, err) }}
+	}, OnDone: func(err error) { s.settle(ps, err) }}
 }
 
 // settle ends the write of ps: committed records leave the pending set;
@@ -269,20 +248,20 @@ func (a activations) Get(ctx context.Context, namespace, id string) (*whisk.Acti
 }
 
 func decodeActivation(doc []byte) (*whisk.Activation, error) {
-	var act whisk.Activation
-	if err := json.Unmarshal(doc, &act); err != nil {
-		return nil, fmt.Errorf("sqlite: decode activation: %w", err)
+	act, err := store.DecodeActivation(doc)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	return &act, nil
+	return act, nil
 }
 
 // where returns the filter of q in namespace.
 func where(namespace string, q store.ActivationQuery) (string, []any) {
 	w := `namespace = ?`
 	args := []any{namespace}
-	if q.Name != "" {
+	if path := q.Path(namespace); path != "" {
 		w += ` AND path = ?`
-		args = append(args, namespace+"/"+strings.TrimPrefix(q.Name, "/"))
+		args = append(args, path)
 	}
 	if q.Since != 0 {
 		w += ` AND start >= ?`
@@ -368,7 +347,7 @@ func (a activations) Count(ctx context.Context, namespace string, q store.Activa
 		chunk := ps[i:min(i+500, len(ps))]
 		ids := make([]any, len(chunk))
 		for j, e := range chunk {
-			ids[j] = e.row.id
+			ids[j] = e.row.ID
 		}
 		var seen int
 		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM activations WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, ids...).Scan(&seen)
@@ -457,21 +436,13 @@ func (j journal) Append(ctx context.Context, entries ...store.JournalEntry) erro
 	if len(entries) == 0 {
 		return nil
 	}
-	entries = append([]store.JournalEntry(nil), entries...)
-	for i := range entries {
-		if entries[i].ID == "" {
-			return errors.New("sqlite: journal append: empty id")
-		}
-		if entries[i].Accepted.IsZero() {
-			entries[i].Accepted = time.Now()
-		}
-		if entries[i].Payload == nil {
-			entries[i].Payload = []byte{}
-		}
+	rows, err := store.EncodeJournal(entries)
+	if err != nil {
+		return fmt.Errorf("sqlite: journal append: %w", err)
 	}
-	return j.s.gc.do(ctx, &writeOp{n: len(entries), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
-		for _, e := range entries {
-			if _, err := st.appendJournal.ExecContext(ctx, e.ID, e.Payload, e.Accepted.UnixNano()); err != nil {
+	return j.s.gc.Do(ctx, groupcommit.Op[txWrite]{N: len(rows), Write: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+		for _, e := range rows {
+			if _, err := st.appendJournal.ExecContext(ctx, e.ID, e.Payload, e.Accepted); err != nil {
 				return fmt.Errorf("sqlite: journal append %s: %w", e.ID, err)
 			}
 		}
@@ -484,7 +455,7 @@ func (j journal) Done(ctx context.Context, ids ...string) error {
 		return nil
 	}
 	ids = append([]string(nil), ids...)
-	return j.s.gc.do(ctx, &writeOp{n: len(ids), apply: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+	return j.s.gc.Do(ctx, groupcommit.Op[txWrite]{N: len(ids), Write: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
 		for _, id := range ids {
 			if _, err := st.delJournal.ExecContext(ctx, id); err != nil {
 				return fmt.Errorf("sqlite: journal done %s: %w", id, err)

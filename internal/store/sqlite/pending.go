@@ -3,7 +3,6 @@ package sqlite
 import (
 	"cmp"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -26,7 +25,7 @@ type pending struct {
 }
 
 type pendingAct struct {
-	row actRow
+	row store.ActivationRow
 	act *whisk.Activation
 	seq uint64 // write order: later Puts are newer
 }
@@ -36,11 +35,11 @@ func newPending() *pending { return &pending{m: map[string]*pendingAct{}} }
 func (p *pending) add(ps []*pendingAct) {
 	p.mu.Lock()
 	for _, e := range ps {
-		if old := p.m[e.row.id]; old != nil {
-			p.bytes -= int64(len(old.row.doc))
+		if old := p.m[e.row.ID]; old != nil {
+			p.bytes -= int64(len(old.row.Doc))
 		}
-		p.m[e.row.id] = e
-		p.bytes += int64(len(e.row.doc))
+		p.m[e.row.ID] = e
+		p.bytes += int64(len(e.row.Doc))
 	}
 	p.mu.Unlock()
 }
@@ -49,9 +48,9 @@ func (p *pending) add(ps []*pendingAct) {
 func (p *pending) remove(ps []*pendingAct) {
 	p.mu.Lock()
 	for _, e := range ps {
-		if p.m[e.row.id] == e {
-			delete(p.m, e.row.id)
-			p.bytes -= int64(len(e.row.doc))
+		if p.m[e.row.ID] == e {
+			delete(p.m, e.row.ID)
+			p.bytes -= int64(len(e.row.Doc))
 		}
 	}
 	p.mu.Unlock()
@@ -62,7 +61,7 @@ func (p *pending) remove(ps []*pendingAct) {
 func (p *pending) current(e *pendingAct) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return p.m[e.row.id] == e
+	return p.m[e.row.ID] == e
 }
 
 // size returns the bytes of the records not yet committed.
@@ -76,7 +75,7 @@ func (p *pending) get(namespace, id string) *whisk.Activation {
 	p.mu.RLock()
 	e := p.m[id]
 	p.mu.RUnlock()
-	if e == nil || e.row.namespace != namespace {
+	if e == nil || e.row.Namespace != namespace {
 		return nil
 	}
 	return e.act
@@ -97,15 +96,12 @@ func (p *pending) match(namespace string, q store.ActivationQuery) []*pendingAct
 	if len(p.m) == 0 {
 		return nil
 	}
-	path := ""
-	if q.Name != "" {
-		path = namespace + "/" + strings.TrimPrefix(q.Name, "/")
-	}
+	path := q.Path(namespace)
 	var out []*pendingAct
 	for _, e := range p.m {
 		r := &e.row
-		if r.namespace != namespace || path != "" && r.path != path ||
-			q.Since != 0 && r.start < q.Since || q.Upto != 0 && r.start > q.Upto {
+		if r.Namespace != namespace || path != "" && r.Path != path ||
+			q.Since != 0 && r.Start < q.Since || q.Upto != 0 && r.Start > q.Upto {
 			continue
 		}
 		out = append(out, e)
@@ -127,7 +123,7 @@ func mergePage(db []*whisk.Activation, ps []*pendingAct, skip, limit int) []*whi
 	seen := make(map[string]bool, len(ps))
 	items := make([]item, 0, len(db)+len(ps))
 	for _, e := range ps {
-		seen[e.row.id] = true
+		seen[e.row.ID] = true
 		items = append(items, item{e.act, e.seq})
 	}
 	for _, a := range db {

@@ -3,9 +3,10 @@
 //
 // Writes of activation records and journal entries go through one writer
 // goroutine that commits the calls queued while the previous transaction
-// ran in one transaction (group commit); entity and subject writes are rare
-// and run directly on the single writer connection. Reads use a small pool
-// of read-only connections and see every committed write (read-your-writes).
+// ran in one transaction (group commit, package store/groupcommit); entity
+// and subject writes are rare and run directly on the single writer
+// connection. Reads use a small pool of read-only connections and see
+// every committed write (read-your-writes).
 //
 // Only internal/app and tests import this package.
 package sqlite
@@ -54,7 +55,7 @@ type Store struct {
 	wdb  *sql.DB // one connection: every write
 	rdb  *sql.DB // readers
 
-	gc      *groupCommit
+	gc      *writer
 	pending *pending // activation records accepted, not yet committed
 	holder  *holder  // of those, the ones waiting for a retry
 	health  health
@@ -101,7 +102,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetConnMaxIdleTime(time.Minute)
 	s := &Store{path: path, wdb: wdb, rdb: rdb, pending: newPending(), holder: newHolder()}
 	s.health.logf = s.logf
-	s.gc = newGroupCommit(wdb, s.observe)
+	s.gc = newWriter(wdb, s.observe)
 	go s.retryLoop()
 	return s, nil
 }
@@ -145,7 +146,7 @@ func (s *Store) Journal() store.Journal { return journal{s} }
 // the writer ran, how many activation records and journal changes they
 // carried, and the total and longest time spent in them (begin to commit).
 func (s *Store) GroupCommitStats() (batches, records int64, total, longest time.Duration) {
-	return s.gc.stats()
+	return s.gc.Stats()
 }
 
 // Flush waits until every write accepted before it is committed: the
@@ -153,7 +154,7 @@ func (s *Store) GroupCommitStats() (batches, records int64, total, longest time.
 // wait because the database cannot be written, it returns the store's
 // health error (matching store.ErrUnavailable).
 func (s *Store) Flush(ctx context.Context) error {
-	if err := s.gc.flush(ctx); err != nil {
+	if err := s.gc.Flush(ctx); err != nil {
 		return err
 	}
 	if s.holder.count() > 0 {
@@ -208,7 +209,7 @@ func (s *Store) Close() error {
 		<-s.holder.done
 		if ps := s.holder.take(); len(ps) > 0 {
 			// A last try; on failure the op holds them again.
-			_ = s.gc.do(context.Background(), s.recordsOp(ps))
+			_ = s.gc.Do(context.Background(), s.recordsOp(ps))
 		}
 		s.gc.close()
 		if n := s.holder.count(); n > 0 {

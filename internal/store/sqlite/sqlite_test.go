@@ -48,6 +48,12 @@ func BenchmarkActivationPutSerial(b *testing.B) {
 	storetest.BenchmarkActivationPutSerial(b, s)
 }
 
+func BenchmarkJournalAppend(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "whirl.db"))
+	defer s.Close()
+	storetest.BenchmarkJournalAppend(b, s)
+}
+
 func BenchmarkActivationList(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "whirl.db"))
 	defer s.Close()

@@ -171,7 +171,7 @@ func (s *Store) retryLoop() {
 			continue
 		}
 		// The op settles ps: on failure they are held again (and kick).
-		if err := s.gc.do(context.Background(), s.recordsOp(ps)); err != nil {
+		if err := s.gc.Do(context.Background(), s.recordsOp(ps)); err != nil {
 			if errors.Is(err, errClosed) {
 				h.hold(ps)
 				return

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	t.Run("Activations", func(t *testing.T) { testActivations(t, get) })
 	t.Run("Auth", func(t *testing.T) { testAuth(t, get) })
 	t.Run("Journal", func(t *testing.T) { testJournal(t, get) })
+	t.Run("JournalDefaults", func(t *testing.T) { testJournalDefaults(t, get) })
 	t.Run("Reopen", func(t *testing.T) {
 		if c.reopen == nil {
 			t.Skip("backend does not keep data across Close (no WithReopen)")
@@ -533,6 +534,20 @@ func testActivations(t *testing.T, open func(*testing.T) store.Store) {
 		must(t, "Pending", err)
 		sameStrings(t, "Pending after Put", journalIDs(p), []string{id(2)})
 	})
+
+	t.Run("RefusesNoID", func(t *testing.T) {
+		s := open(t)
+		c := ctx(t)
+		good := Activation("guest", "a", id(1), 1, "")
+		if err := s.Activations().Put(c, good, nil); err == nil {
+			t.Error("Put of a nil record succeeded")
+		}
+		if err := s.Activations().Put(c, good, &whisk.Activation{Namespace: "guest", Name: "a"}); err == nil {
+			t.Error("Put of a record without an activation id succeeded")
+		}
+		_, err := s.Activations().Get(c, "guest", id(1))
+		wantErr(t, "Get after a refused Put", err, store.ErrNotFound)
+	})
 }
 
 func journalIDs(es []store.JournalEntry) []string {
@@ -709,4 +724,27 @@ func testReopen(t *testing.T, open func() store.Store) {
 	a, err := s2.Activations().Get(c, "guest", id(77))
 	must(t, "Get activation after reopen", err)
 	sameActivation(t, a, Activation("guest", "hello", id(77), 77, ""))
+}
+
+// testJournalDefaults: an entry without an id is refused (and the entries
+// of its call with it); a zero Accepted is stored as the time of the
+// Append, a nil Payload as empty (the NOT NULL column takes it).
+func testJournalDefaults(t *testing.T, open func(*testing.T) store.Store) {
+	j := open(t).Journal()
+	c := ctx(t)
+	if err := j.Append(c, store.JournalEntry{ID: id(1)}, store.JournalEntry{}); err == nil {
+		t.Error("Append of an entry without an id succeeded")
+	}
+	before := time.Now()
+	must(t, "Append", j.Append(c, store.JournalEntry{ID: id(2)}))
+	after := time.Now()
+	p, err := j.Pending(c)
+	must(t, "Pending", err)
+	sameStrings(t, "Pending", journalIDs(p), []string{id(2)})
+	if len(p[0].Payload) != 0 {
+		t.Errorf("Payload = %q, want empty", p[0].Payload)
+	}
+	if p[0].Accepted.Before(before.Truncate(time.Microsecond)) || p[0].Accepted.After(after) {
+		t.Errorf("Accepted = %v, want the time of the Append (%v to %v)", p[0].Accepted, before, after)
+	}
 }
