@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,8 +121,8 @@ func probeCgroups() cgroups {
 			if !ok {
 				continue
 			}
-			base := m.under(parts[2])
-			if !canMakeChild(base) {
+			base, ok := actionsCgroup(m.under(parts[2]), ctl)
+			if !ok {
 				continue
 			}
 			switch ctl {
@@ -174,6 +175,37 @@ func probeUnified(base string) cgroups {
 		g.freezer = base
 	}
 	return g
+}
+
+// actionsCgroupName is the cgroup, under the one this process lives in,
+// that holds every action container's cgroup (cgroup v1). Without it the
+// containers would be siblings of every task of the parent cgroup, and a
+// container's CPU share (a fraction of 1024, by memory) would weigh less
+// than one thread of the server: actions would starve under load. As one
+// group they weigh actionsCPUShares, and share it by memory among them,
+// as Docker's containers share the docker cgroup.
+const actionsCgroupName = "whirl-actions"
+
+// actionsCPUShares is the CPU weight of all action containers together
+// against the other tasks of the parent cgroup: as many busy threads as
+// the machine has CPUs.
+var actionsCPUShares = 1024 * runtime.NumCPU()
+
+// actionsCgroup makes (or finds) the cgroup of all action containers
+// under base in controller ctl's hierarchy, and reports whether child
+// cgroups can be made there.
+func actionsCgroup(base, ctl string) (string, bool) {
+	if !canMakeChild(base) {
+		return "", false
+	}
+	dir := filepath.Join(base, actionsCgroupName)
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", false
+	}
+	if ctl == ctlCPU {
+		_ = os.WriteFile(filepath.Join(dir, "cpu.shares"), []byte(strconv.Itoa(actionsCPUShares)), 0)
+	}
+	return dir, canMakeChild(dir)
 }
 
 // canMakeChild reports whether a child cgroup can be made under base.

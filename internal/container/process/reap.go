@@ -113,6 +113,10 @@ func (f *Factory) reapLeftovers() ([]string, error) {
 	var dead []string
 	for _, parent := range f.cg.parents() {
 		dead = append(dead, deadOwned(parent, cgroupPrefix)...)
+		if filepath.Base(parent) == actionsCgroupName {
+			// Before whirl-actions, containers' cgroups were made beside it.
+			dead = append(dead, deadOwned(filepath.Dir(parent), cgroupPrefix)...)
+		}
 	}
 	for _, d := range dead {
 		// Either file exists, by hierarchy; writing the other fails.
