@@ -1,5 +1,5 @@
-// Package cli is the whirl command line: the server commands (up, admin,
-// bench, proxy, later controller and invoker) and the wsk-compatible
+// Package cli is the whirl command line: the server commands (up,
+// controller, invoker, admin, bench, proxy) and the wsk-compatible
 // commands (action, activation, trigger, rule, package, api, namespace,
 // property, list). When the binary runs under the name "wsk" it behaves as
 // wsk.

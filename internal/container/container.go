@@ -16,7 +16,7 @@ import (
 
 // Errors returned by Init and Run. The invoker turns them into activation
 // results with OpenWhisk's messages; a container that returned any of them
-// except ErrInitFailed from Run must be destroyed, never reused.
+// must be destroyed, never reused (a failed init is an *InitError).
 var (
 	// ErrTimeout: the deadline in the context passed before the container
 	// answered. The container has been stopped.
