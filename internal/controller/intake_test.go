@@ -205,8 +205,14 @@ func TestIntakeUndeliveredStaysJournaled(t *testing.T) {
 	if n := len(r.c.in.pending); n != 0 {
 		t.Fatalf("%d invocations pending", n)
 	}
-	if got := r.journaled(t); len(got) != 2 {
+	got := r.journaled(t)
+	if len(got) != 2 {
 		t.Fatalf("journal %v", got)
+	}
+	for _, id := range ids {
+		if _, ok := got[id]; !ok {
+			t.Fatalf("accepted %s is not in the journal %v", id, got)
+		}
 	}
 	// A journal entry of another controller is not this one's to recover.
 	other := bus.Invocation{ActivationID: whisk.NewActivationID(), Controller: "ctl9", Action: r.which}
@@ -217,22 +223,22 @@ func TestIntakeUndeliveredStaysJournaled(t *testing.T) {
 	r.st.Close()
 
 	r2 := newIntakeRig(t, dir, 1)
-	var got []*bus.Invocation
-	r2.bus.Subscribe(ctx, "inv0", func(_ context.Context, inv *bus.Invocation) { got = append(got, inv) })
+	var republished []*bus.Invocation
+	r2.bus.Subscribe(ctx, "inv0", func(_ context.Context, inv *bus.Invocation) { republished = append(republished, inv) })
 	n, err := r2.c.Recover(ctx)
-	if err != nil || n != 2 || len(got) != 2 {
-		t.Fatalf("Recover = %d, %v; republished %d", n, err, len(got))
+	if err != nil || n != 2 || len(republished) != 2 {
+		t.Fatalf("Recover = %d, %v; republished %d", n, err, len(republished))
 	}
-	for _, inv := range got {
+	for _, inv := range republished {
 		if inv.Action.Exec.Code == nil || *inv.Action.Exec.Code != r.code || string(inv.Params) != `{"n":1}` || inv.Controller != "ctl0" || inv.Error != "" {
 			t.Fatalf("recovered %+v", inv)
 		}
 	}
 	// An action deleted meanwhile: published with an error to record.
 	r2.st.Entities().Delete(ctx, store.Actions, "guest", "hello", 0)
-	got = nil
-	if n, err := r2.c.Recover(ctx); err != nil || n != 2 || !strings.Contains(got[0].Error, "could not be loaded") {
-		t.Fatalf("Recover after delete = %d, %v, %+v", n, err, got)
+	republished = nil
+	if n, err := r2.c.Recover(ctx); err != nil || n != 2 || !strings.Contains(republished[0].Error, "could not be loaded") {
+		t.Fatalf("Recover after delete = %d, %v, %+v", n, err, republished)
 	}
 }
 
