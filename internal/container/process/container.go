@@ -130,20 +130,8 @@ func (c *Container) start(ctx context.Context, argv []string) error {
 		return cmd
 	}
 	var cmd *exec.Cmd
-	launch := func() error {
-		var err error
-		if f.ptraceGate() {
-			cmd = newCmd(false)
-			if err = startTraced(cmd, limit); errors.Is(err, syscall.EPERM) {
-				// ptrace is not allowed here: use the shell gate from now on.
-				f.noPtrace.Store(true)
-				cmd = nil
-			}
-		}
-		if cmd == nil {
-			cmd = newCmd(true)
-			err = startGated(cmd, limit)
-		}
+	launch := func() (err error) {
+		cmd, err = f.startLimited(newCmd, limit)
 		return err
 	}
 	if f.netMode == NetworkIsolated && f.bwrap != "" {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -238,18 +237,7 @@ func (f *Factory) runBuild(ctx context.Context, tmp, cache string) error {
 		}
 		return lerr
 	}
-	var cmd *exec.Cmd
-	if f.ptraceGate() {
-		cmd = newCmd(false)
-		if err = startTraced(cmd, limit); errors.Is(err, syscall.EPERM) {
-			f.noPtrace.Store(true)
-			cmd = nil
-		}
-	}
-	if cmd == nil {
-		cmd = newCmd(true)
-		err = startGated(cmd, limit)
-	}
+	cmd, err := f.startLimited(newCmd, limit)
 	if err != nil {
 		return fmt.Errorf("start go build: %w", err)
 	}
@@ -279,21 +267,9 @@ func (f *Factory) runBuild(ctx context.Context, tmp, cache string) error {
 // names. The network is private (loopback only) unless a module proxy is
 // configured.
 func (f *Factory) buildBwrapArgs(tmp, cache string, argv []string) []string {
-	a := []string{f.bwrap,
-		"--ro-bind", "/", "/",
-		"--dev", "/dev",
-		"--proc", "/proc",
-		"--tmpfs", "/tmp",
-		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-user",
-		"--uid", strconv.Itoa(nobody), "--gid", strconv.Itoa(nobody),
-		"--hostname", "build",
-		"--die-with-parent",
-	}
+	a := f.bwrapBase("build")
 	if f.opts.GoProxy == "" {
 		a = append(a, "--unshare-net")
-	}
-	for _, t := range f.hide {
-		a = append(a, "--tmpfs", t)
 	}
 	a = append(a,
 		"--bind", filepath.Join(tmp, "src"), sandboxSrc,

@@ -1,6 +1,7 @@
 package process
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +13,11 @@ import (
 // nobody is the unprivileged uid and gid sandboxed actions run as.
 const nobody = 65534
 
-// bwrapArgs returns the bubblewrap arguments that put argv in a sandbox
-// whose only writable place is a private /tmp and whose only view of Whirl's
-// files is the container's own directory dir and the launchers (read-only).
-func (f *Factory) bwrapArgs(dir string, argv []string) []string {
+// bwrapBase returns the bubblewrap arguments every sandbox starts with:
+// the system read-only, a private /dev, /proc and /tmp, its own pid, ipc,
+// uts and user namespaces, uid and gid 65534, killed with its parent, and
+// Whirl's directories hidden. The caller adds the network and its binds.
+func (f *Factory) bwrapBase(hostname string) []string {
 	a := []string{f.bwrap,
 		"--ro-bind", "/", "/",
 		"--dev", "/dev",
@@ -23,9 +25,20 @@ func (f *Factory) bwrapArgs(dir string, argv []string) []string {
 		"--tmpfs", "/tmp",
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-user",
 		"--uid", strconv.Itoa(nobody), "--gid", strconv.Itoa(nobody),
-		"--hostname", "action",
+		"--hostname", hostname,
 		"--die-with-parent",
 	}
+	for _, t := range f.hide {
+		a = append(a, "--tmpfs", t)
+	}
+	return a
+}
+
+// bwrapArgs returns the bubblewrap arguments that put argv in a sandbox
+// whose only writable place is a private /tmp and whose only view of Whirl's
+// files is the container's own directory dir and the launchers (read-only).
+func (f *Factory) bwrapArgs(dir string, argv []string) []string {
+	a := f.bwrapBase("action")
 	switch f.netMode {
 	case NetworkNone:
 		a = append(a, "--unshare-net")
@@ -36,11 +49,26 @@ func (f *Factory) bwrapArgs(dir string, argv []string) []string {
 			a = append(a, "--ro-bind", filepath.Join(f.launcher, "resolv.conf"), f.resolv)
 		}
 	}
-	for _, t := range f.hide {
-		a = append(a, "--tmpfs", t)
-	}
 	a = append(a, "--ro-bind", f.launcher, f.launcher, "--ro-bind", dir, dir, "--chdir", dir, "--")
 	return append(a, argv...)
+}
+
+// startLimited starts the command newCmd makes with limit applied to its
+// process before it runs anything of its own: under ptrace where allowed,
+// else behind a shell gate (newCmd(true)) that waits on fd 4 until limit
+// is done. It returns the started command.
+func (f *Factory) startLimited(newCmd func(gate bool) *exec.Cmd, limit func(pid int) error) (*exec.Cmd, error) {
+	if f.ptraceGate() {
+		cmd := newCmd(false)
+		err := startTraced(cmd, limit)
+		if !errors.Is(err, syscall.EPERM) {
+			return cmd, err
+		}
+		// ptrace is not allowed here: use the shell gate from now on.
+		f.noPtrace.Store(true)
+	}
+	cmd := newCmd(true)
+	return cmd, startGated(cmd, limit)
 }
 
 // closedAncestor returns the topmost proper ancestor of p that uid 65534
