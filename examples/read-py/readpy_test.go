@@ -28,7 +28,7 @@ import (
 
 	"github.com/whirlfaas/whirl/client"
 	"github.com/whirlfaas/whirl/internal/app/apptest"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // redisAddr is where the example expects Redis.

@@ -35,7 +35,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/store/sqlite"
 	"github.com/whirlfaas/whirl/internal/throttle"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Names of the standalone roles on the in-process bus.

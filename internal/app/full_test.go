@@ -14,7 +14,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/store/sqlite"
 	"github.com/whirlfaas/whirl/internal/store/storetest"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // TestFullDisk runs a Whirl whose data directory is on a small tmpfs and

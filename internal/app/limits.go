@@ -10,7 +10,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/throttle"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // limitsReload is how often a controller rereads the per-namespace limits,

@@ -10,7 +10,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/app/apptest"
 	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // TestNamespaceLimits: `whirl admin limits set` overrides the throttles of

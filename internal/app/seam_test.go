@@ -12,7 +12,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/app/apptest"
 	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/invoker"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // End-to-end tests of the limits that cross the invoker/pool seam, with

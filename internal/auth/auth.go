@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // The namespaces every installation has and OpenWhisk's well-known keys for

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // fakeStore is an in-memory store.Auth that counts reads.

@@ -9,7 +9,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/balancer"
 	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/bus/local"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 func invocation(ns, name string) *bus.Invocation {

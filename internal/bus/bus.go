@@ -31,7 +31,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Invocation asks an invoker to run one action once.

@@ -21,7 +21,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/auth"
 	srvconfig "github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // addServerCommands adds up, admin, bench and proxy.

@@ -31,7 +31,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Config is the whole configuration of a Whirl process. Build it with

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/container"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Defaults applied by New to a zero Config field.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/container"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 func req(key, kind string, memMB int) Request {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/auth"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 func (c *Controller) actionRoutes() {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/auth"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // The API gateway (CONTRACT §4). `wsk api` calls three built-in web routes,

@@ -24,7 +24,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/balancer"
 	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Authenticator checks a request's credentials. *auth.Authenticator

@@ -13,7 +13,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // waitRecord polls GET activations/id until the record exists.

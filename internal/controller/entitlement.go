@@ -7,7 +7,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/auth"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // The entitlement gate: the one place that turns a name into an entity a

@@ -10,7 +10,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/balancer"
 	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // The intake is the one way into the system for every invocation: an

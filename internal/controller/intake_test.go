@@ -17,7 +17,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/store/sqlite"
 	"github.com/whirlfaas/whirl/internal/throttle"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // intakeRig is a controller over a real embedded store and the in-process

@@ -12,7 +12,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/app/apptest"
 	"github.com/whirlfaas/whirl/internal/auth"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // echoCode is a python action that returns its parameters.

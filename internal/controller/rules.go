@@ -9,7 +9,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/auth"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // A rule's status lives in its trigger's rules map, as in OpenWhisk: a

@@ -7,7 +7,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/app/apptest"
 	"github.com/whirlfaas/whirl/internal/config"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 const incCode = "def main(args):\n    return {'n': args.get('n', 0) + 1}\n"

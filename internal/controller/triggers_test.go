@@ -8,7 +8,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/app/apptest"
 	"github.com/whirlfaas/whirl/internal/config"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 func rulePut(trigger, action string) map[string]any {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/auth"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Web actions (CONTRACT §3): /api/v1/web/{namespace}/{package|default}/{action}[.ext][/path].

@@ -13,7 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // The feeds of the alarms package.

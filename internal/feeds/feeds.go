@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Namespace and Package name the built-in alarms package.

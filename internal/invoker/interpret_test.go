@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // TestInterpret checks the result rules of OpenWhisk's

@@ -22,7 +22,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/container"
 	"github.com/whirlfaas/whirl/internal/containerpool"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // MaxResultSize is the largest result an activation may produce (1 MB).

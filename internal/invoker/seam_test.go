@@ -15,7 +15,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/containerpool"
 	"github.com/whirlfaas/whirl/internal/invoker"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // The seam between the invoker and the container pool, tested with the

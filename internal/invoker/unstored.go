@@ -8,7 +8,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Backoff of the retries of a non-blocking activation's record while the

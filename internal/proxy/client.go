@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/container"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Client is a container.Container reached over HTTP at BaseURL: a runtime

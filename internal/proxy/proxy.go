@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/container"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // msgNotInitialized answers /run before a successful /init (or after the

@@ -24,7 +24,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 //go:embed runtimes.json

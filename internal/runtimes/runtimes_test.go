@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/runtimes"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 func TestResolveDefault(t *testing.T) {

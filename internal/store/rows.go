@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // ActivationRow is an activation record as every backend stores it: the

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Errors every implementation returns for the cases they name. Callers

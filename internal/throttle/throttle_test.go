@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // clock is a settable time source.

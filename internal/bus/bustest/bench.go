@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/bus"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // BenchmarkRoundTrip measures one invocation's trip from a controller to

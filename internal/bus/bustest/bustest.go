@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/bus"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Option declares a capability of the bus under test.

@@ -17,7 +17,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/bus"
 	"github.com/whirlfaas/whirl/internal/bus/bustest"
 	"github.com/whirlfaas/whirl/internal/bus/nats"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // serverURL returns the NATS server the tests use: WHIRL_TEST_NATS, or the

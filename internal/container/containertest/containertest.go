@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/container"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Action is an action's code as the invoker passes it to Init.

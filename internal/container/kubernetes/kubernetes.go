@@ -36,7 +36,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/container"
 	"github.com/whirlfaas/whirl/internal/proxy"
 	"github.com/whirlfaas/whirl/internal/runtimes"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // Labels set on every pod.

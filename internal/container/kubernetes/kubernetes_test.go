@@ -19,7 +19,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/container/kubernetes"
 	"github.com/whirlfaas/whirl/internal/container/process"
 	"github.com/whirlfaas/whirl/internal/proxy"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // logEntry is one line of a fake pod's log.

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // logs collects a pod's log lines between activation sentinels. The pod

@@ -15,7 +15,7 @@ import (
 
 	"github.com/whirlfaas/whirl/internal/container"
 	"github.com/whirlfaas/whirl/internal/runtimes"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // MaxCodeBytes bounds what an action's zip may unpack to (OpenWhisk's

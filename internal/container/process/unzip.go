@@ -7,7 +7,7 @@ import (
 	"os"
 	"path"
 
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // unzip extracts a zip into dir, which must be empty. The zip's structure

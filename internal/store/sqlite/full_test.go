@@ -15,7 +15,7 @@ import (
 	"github.com/whirlfaas/whirl/internal/store"
 	"github.com/whirlfaas/whirl/internal/store/sqlite"
 	"github.com/whirlfaas/whirl/internal/store/storetest"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // logCapture collects a store's log lines.

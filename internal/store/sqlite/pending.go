@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // pending holds activation records that Put has accepted and the writer

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/store"
-	"github.com/whirlfaas/whirl/internal/whisk"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // groupCommitStats is what a backend that batches its writes may report;
