@@ -264,6 +264,10 @@ type controllerRole struct {
 	durableBus bool     // the bus stores invocations (NATS): no journal for actions
 	invokers   []string // the invokers the balancer hashes over
 	alarms     bool     // run the alarms schedules here
+	// entityChanged, when set, tells the other controllers of each entity
+	// write (scale-out: NATS), so that they drop it from their caches and
+	// the alarms controller reloads a feed schedule.
+	entityChanged func(ctx context.Context, coll, ns, key string)
 }
 
 // startController builds the controller side — authentication,
@@ -292,8 +296,12 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 	}()
 	// The built-in alarms feeds run in process: installed at every start,
 	// their schedules reloaded once the controller can fire.
+	feedEntities := st.Entities()
+	if role.entityChanged != nil {
+		feedEntities = store.Notifying(feedEntities, role.entityChanged)
+	}
 	a.feeds = feeds.New(feeds.Config{
-		Entities: st.Entities(),
+		Entities: feedEntities,
 		Authenticate: func(ctx context.Context, key string) (string, error) {
 			u, k, ok := auth.SplitKey(key)
 			if !ok {
@@ -315,6 +323,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		Auth:          authn,
 		Throttle:      th,
 		Bus:           a.bus,
+		EntityChanged: role.entityChanged,
 		Invokers:      role.invokers,
 		DurableBus:    role.durableBus,
 		ResolveKind:   a.resolveKind,

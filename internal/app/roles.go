@@ -104,12 +104,12 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 	if err := cs.subscribe(ctx); err != nil {
 		return nil, err
 	}
-	st := notifyingStore{Store: a.Store, notify: cs.publish}
-	if err := a.startController(ctx, cfg, st, controllerRole{
-		name:       cfg.ControllerName,
-		durableBus: true,
-		invokers:   cfg.Invokers,
-		alarms:     cfg.ScheduleAlarms,
+	if err := a.startController(ctx, cfg, a.Store, controllerRole{
+		name:          cfg.ControllerName,
+		durableBus:    true,
+		invokers:      cfg.Invokers,
+		alarms:        cfg.ScheduleAlarms,
+		entityChanged: cs.publish,
 	}); err != nil {
 		return nil, err
 	}
@@ -255,33 +255,4 @@ func (cs *cacheSync) subscribe(ctx context.Context) error {
 		return fmt.Errorf("cache subject %s: %w", cs.subject, err)
 	}
 	return nil
-}
-
-// notifyingStore is a store.Store whose entity writes call notify after
-// they return (whether or not they succeeded: dropping a cache entry is
-// always safe).
-type notifyingStore struct {
-	store.Store
-	notify func(ctx context.Context, coll, ns, key string)
-}
-
-func (s notifyingStore) Entities() store.Entities {
-	return notifyingEntities{Entities: s.Store.Entities(), notify: s.notify}
-}
-
-type notifyingEntities struct {
-	store.Entities
-	notify func(ctx context.Context, coll, ns, key string)
-}
-
-func (e notifyingEntities) Put(ctx context.Context, ent store.Entity, rev int64) (int64, error) {
-	n, err := e.Entities.Put(ctx, ent, rev)
-	e.notify(ctx, ent.Collection, ent.Namespace, ent.Key)
-	return n, err
-}
-
-func (e notifyingEntities) Delete(ctx context.Context, coll, ns, key string, rev int64) error {
-	err := e.Entities.Delete(ctx, coll, ns, key, rev)
-	e.notify(ctx, coll, ns, key)
-	return err
 }

@@ -52,7 +52,7 @@ func (c *Controller) listActions(w http.ResponseWriter, r *http.Request, id auth
 		return err
 	}
 	var opts store.ListOptions
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	if p.count {
 		n, err := ents.Count(r.Context(), store.Actions, ns, opts.Prefix)
 		if err != nil {
@@ -106,7 +106,7 @@ func (c *Controller) notInCollection(ctx context.Context, err error, ns, key str
 	if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if _, lerr := c.cfg.Store.Entities().Locate(ctx, ns, key); lerr == nil {
+	if _, lerr := c.ents.Locate(ctx, ns, key); lerr == nil {
 		return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgNotInCollection}
 	}
 	return err
@@ -131,7 +131,7 @@ func (c *Controller) putAction(w http.ResponseWriter, r *http.Request, id auth.I
 		return err
 	}
 	ctx := r.Context()
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	old, rev, err := c.getActionEntity(ctx, f)
 	switch {
 	case err == nil && !overwrite:
@@ -148,7 +148,6 @@ func (c *Controller) putAction(w http.ResponseWriter, r *http.Request, id auth.I
 		return err
 	}
 	_, err = ents.Put(ctx, store.Entity{Collection: store.Actions, Namespace: ns, Key: f.Key(), Doc: doc}, rev)
-	c.cache.invalidate(store.Actions, ns, f.Key())
 	if errors.Is(err, store.ErrConflict) {
 		if old == nil {
 			// The name is taken: by a concurrent create, or by an entity of
@@ -273,8 +272,7 @@ func (c *Controller) deleteAction(w http.ResponseWriter, r *http.Request, id aut
 	if err != nil {
 		return c.notInCollection(ctx, err, ns, f.Key())
 	}
-	err = c.cfg.Store.Entities().Delete(ctx, store.Actions, ns, f.Key(), rev)
-	c.cache.invalidate(store.Actions, ns, f.Key())
+	err = c.ents.Delete(ctx, store.Actions, ns, f.Key(), rev)
 	if errors.Is(err, store.ErrConflict) {
 		return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConcurrentUpdate}
 	}

@@ -609,7 +609,7 @@ func (c *Controller) checkOverlap(ctx context.Context, ns string, sw *swagger) e
 }
 
 func (c *Controller) getStoredAPI(ctx context.Context, ns, basePath string) (*storedAPI, int64, error) {
-	e, err := c.cfg.Store.Entities().Get(ctx, store.APIs, ns, basePath)
+	e, err := c.ents.Get(ctx, store.APIs, ns, basePath)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -628,7 +628,7 @@ func (c *Controller) putStoredAPI(ctx context.Context, s *storedAPI) error {
 	if err != nil {
 		return err
 	}
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	_, rev, err := c.getStoredAPI(ctx, s.Namespace, s.Swagger.BasePath)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -641,7 +641,7 @@ func (c *Controller) putStoredAPI(ctx context.Context, s *storedAPI) error {
 }
 
 func (c *Controller) listStoredAPIs(ctx context.Context, ns string) ([]*storedAPI, error) {
-	ents, err := c.cfg.Store.Entities().List(ctx, store.APIs, ns, store.ListOptions{})
+	ents, err := c.ents.List(ctx, store.APIs, ns, store.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -737,7 +737,7 @@ func (c *Controller) deleteAPI(r *http.Request, id auth.Identity) error {
 	if err != nil {
 		return err
 	}
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	if rel != "" {
 		ops, ok := s.Swagger.Paths[rel]
 		if !ok {

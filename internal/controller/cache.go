@@ -10,10 +10,12 @@ import (
 )
 
 // entityCache keeps decoded entities so that an invoke costs no store read
-// and no JSON decode. Writes through this controller invalidate their key;
-// the cache is therefore exact in standalone mode, where one controller
-// sees every write. With several controllers, app tells each of the
-// others' writes through Invalidate (scale-out: a NATS subject).
+// and no JSON decode. Every write through this controller (c.ents)
+// invalidates its key (entityChanged); the cache is therefore exact in
+// standalone mode, where one controller sees every write. With several
+// controllers, each tells the others of its writes through
+// Config.EntityChanged, and they drop them through Invalidate (scale-out:
+// a NATS subject, in app).
 type entityCache struct {
 	ents store.Entities
 	mu   sync.RWMutex
@@ -62,6 +64,14 @@ func (c *entityCache) get(ctx context.Context, coll, ns, key string, decode func
 	}
 	c.mu.Unlock()
 	return v, ent.Rev, nil
+}
+
+// entityChanged is told of every entity write through c.ents.
+func (c *Controller) entityChanged(ctx context.Context, coll, ns, key string) {
+	c.cache.invalidate(coll, ns, key)
+	if c.cfg.EntityChanged != nil {
+		c.cfg.EntityChanged(ctx, coll, ns, key)
+	}
 }
 
 // Invalidate drops the cached entity coll/ns/key (coll as in the store:

@@ -74,6 +74,10 @@ type Config struct {
 	OnAccepted    func(namespace string, blocking bool) // metrics; may be nil
 	Logger        *slog.Logger
 	Build         string
+	// EntityChanged, when set, is told of every entity this controller
+	// writes, after its own cache dropped it: scale-out sends it to the
+	// other controllers, whose caches drop it through Invalidate.
+	EntityChanged func(ctx context.Context, coll, ns, key string)
 	// Builtins runs the actions of the built-in packages (kind
 	// "builtin") in process; may be nil.
 	Builtins Builtins
@@ -84,6 +88,10 @@ type Controller struct {
 	cfg   Config
 	mux   *http.ServeMux
 	cache *entityCache
+	// ents is the store's entities as the controller reads and writes
+	// them: every write drops the entity from the cache and tells
+	// EntityChanged.
+	ents store.Entities
 	// owners caches the owner of a namespace for web actions.
 	owners *ownerCache
 	in     *intake
@@ -106,6 +114,7 @@ func New(cfg Config) *Controller {
 		cfg.SequenceMax = 50
 	}
 	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, in: newIntake(cfg), boot: whisk.NewActivationID()[:16]}
+	c.ents = store.Notifying(cfg.Store.Entities(), c.entityChanged)
 	c.routes()
 	return c
 }

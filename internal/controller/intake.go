@@ -245,7 +245,7 @@ func (c *Controller) Recover(ctx context.Context) (int, error) {
 // reload restores the action of a journaled invocation from the store.
 func (c *Controller) reload(ctx context.Context, m *bus.Invocation) error {
 	f := m.Action.FQN()
-	e, err := c.cfg.Store.Entities().Get(ctx, store.Actions, f.Namespace, f.Key())
+	e, err := c.ents.Get(ctx, store.Actions, f.Namespace, f.Key())
 	if err != nil {
 		return fmt.Errorf("load %s: %w", f, err)
 	}

@@ -260,3 +260,30 @@ func TestIntakeCloseStopsChains(t *testing.T) {
 		t.Fatalf("a second Close: %v", err)
 	}
 }
+
+// TestEntityWritesInvalidate: every entity write through the controller
+// drops the entity from its cache and tells EntityChanged (scale-out sends
+// it to the other controllers), including writes that fail.
+func TestEntityWritesInvalidate(t *testing.T) {
+	r := newIntakeRig(t, t.TempDir(), 1)
+	ctx := context.Background()
+	var told []string
+	r.c.cfg.EntityChanged = func(_ context.Context, coll, ns, key string) { told = append(told, coll+" "+ns+"/"+key) }
+	a, rev, err := r.c.getActionEntity(ctx, whisk.FQN{Namespace: "guest", Name: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := json.Marshal(&whisk.Action{Namespace: "guest", Name: "hello", Version: "0.0.2", Exec: a.Exec})
+	if _, err := r.c.ents.Put(ctx, store.Entity{Collection: store.Actions, Namespace: "guest", Key: "hello", Doc: doc}, rev); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := r.c.getActionEntity(ctx, whisk.FQN{Namespace: "guest", Name: "hello"}); b.Version != "0.0.2" {
+		t.Fatalf("the cache still serves version %s", b.Version)
+	}
+	if err := r.c.ents.Delete(ctx, store.Actions, "guest", "nothing", 0); err == nil {
+		t.Fatal("deleting a missing entity succeeded")
+	}
+	if strings.Join(told, ",") != "actions guest/hello,actions guest/nothing" {
+		t.Fatalf("EntityChanged was told %v", told)
+	}
+}

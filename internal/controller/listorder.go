@@ -15,7 +15,7 @@ import (
 // or updated at the top; entities updated in the same instant come in
 // descending key order, as a descending view gives them.
 func (c *Controller) listNewestFirst(ctx context.Context, coll, ns, prefix string) ([]store.Entity, error) {
-	list, err := c.cfg.Store.Entities().List(ctx, coll, ns, store.ListOptions{Prefix: prefix})
+	list, err := c.ents.List(ctx, coll, ns, store.ListOptions{Prefix: prefix})
 	if err != nil {
 		return nil, err
 	}

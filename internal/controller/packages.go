@@ -57,7 +57,7 @@ func (c *Controller) listActionsOfPackage(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	prefix := t.Name + "/"
 	if lp.count {
 		n, err := ents.Count(ctx, store.Actions, t.Namespace, prefix)
@@ -154,7 +154,7 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 	if err != nil {
 		return err
 	}
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	shared := !owns(id, ns) // another namespace: published packages only
 	if lp.count && !shared {
 		n, err := ents.Count(r.Context(), store.Packages, ns, "")
@@ -212,7 +212,7 @@ func (c *Controller) getPackageRoute(w http.ResponseWriter, r *http.Request, id 
 	if t != p {
 		d.Parameters = t.Parameters.Merge(p.Parameters)
 	}
-	list, err := c.cfg.Store.Entities().List(ctx, store.Actions, t.Namespace, store.ListOptions{Prefix: t.Name + "/"})
+	list, err := c.ents.List(ctx, store.Actions, t.Namespace, store.ListOptions{Prefix: t.Name + "/"})
 	if err != nil {
 		return err
 	}
@@ -297,8 +297,7 @@ func (c *Controller) putPackage(w http.ResponseWriter, r *http.Request, id auth.
 	if err != nil {
 		return err
 	}
-	_, err = c.cfg.Store.Entities().Put(ctx, store.Entity{Collection: store.Packages, Namespace: ns, Key: name, Doc: doc}, rev)
-	c.cache.invalidate(store.Packages, ns, name)
+	_, err = c.ents.Put(ctx, store.Entity{Collection: store.Packages, Namespace: ns, Key: name, Doc: doc}, rev)
 	if errors.Is(err, store.ErrConflict) {
 		if old == nil {
 			return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConflict}
@@ -329,7 +328,7 @@ func (c *Controller) checkBinding(ctx context.Context, id auth.Identity, ns, nam
 	}
 	t, err := c.entitledPackage(ctx, id, b.Namespace, b.Name)
 	if errors.Is(err, store.ErrNotFound) { // only in id's own namespace: elsewhere the gate answers 403
-		if _, lerr := c.cfg.Store.Entities().Locate(ctx, b.Namespace, b.Name); lerr == nil {
+		if _, lerr := c.ents.Locate(ctx, b.Namespace, b.Name); lerr == nil {
 			return nil, &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgBindingNotPackage}
 		}
 		return nil, whisk.BadRequest(whisk.MsgBindingMissing)
@@ -360,7 +359,7 @@ func (c *Controller) deletePackage(w http.ResponseWriter, r *http.Request, id au
 	if err != nil {
 		return c.notInCollection(ctx, err, ns, name)
 	}
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	if p.Binding == nil {
 		list, err := ents.List(ctx, store.Actions, ns, store.ListOptions{Prefix: name + "/"})
 		if err != nil {
@@ -375,14 +374,12 @@ func (c *Controller) deletePackage(w http.ResponseWriter, r *http.Request, id au
 		}
 		for _, e := range list {
 			err := ents.Delete(ctx, store.Actions, ns, e.Key, 0)
-			c.cache.invalidate(store.Actions, ns, e.Key)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("delete %s/%s: %w", ns, e.Key, err)
 			}
 		}
 	}
 	err = ents.Delete(ctx, store.Packages, ns, name, rev)
-	c.cache.invalidate(store.Packages, ns, name)
 	if errors.Is(err, store.ErrConflict) {
 		return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConcurrentUpdate}
 	}

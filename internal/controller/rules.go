@@ -90,7 +90,7 @@ func (c *Controller) putRule(w http.ResponseWriter, r *http.Request, id auth.Ide
 		return err
 	}
 	ctx := r.Context()
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	old, rev, err := c.getRule(ctx, ns, name)
 	switch {
 	case err == nil && !overwrite:
@@ -139,7 +139,6 @@ func (c *Controller) putRule(w http.ResponseWriter, r *http.Request, id auth.Ide
 		return err
 	}
 	_, err = ents.Put(ctx, store.Entity{Collection: store.Rules, Namespace: ns, Key: name, Doc: doc}, rev)
-	c.cache.invalidate(store.Rules, ns, name)
 	if errors.Is(err, store.ErrConflict) {
 		if old == nil {
 			return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConflict}
@@ -172,7 +171,6 @@ func (c *Controller) putRule(w http.ResponseWriter, r *http.Request, id auth.Ide
 		// half-created.
 		if old == nil {
 			_ = ents.Delete(ctx, store.Rules, ns, name, 0)
-			c.cache.invalidate(store.Rules, ns, name)
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			return whisk.BadRequest(whisk.MsgRuleInvalid)
@@ -202,8 +200,7 @@ func (c *Controller) deleteRule(w http.ResponseWriter, r *http.Request, id auth.
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	err = c.cfg.Store.Entities().Delete(ctx, store.Rules, ns, name, rev)
-	c.cache.invalidate(store.Rules, ns, name)
+	err = c.ents.Delete(ctx, store.Rules, ns, name, rev)
 	if errors.Is(err, store.ErrConflict) {
 		return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConcurrentUpdate}
 	}
@@ -261,8 +258,7 @@ func (c *Controller) setRuleState(w http.ResponseWriter, r *http.Request, id aut
 		if err != nil {
 			return err
 		}
-		_, err = c.cfg.Store.Entities().Put(ctx, store.Entity{Collection: store.Rules, Namespace: ns, Key: name, Doc: doc}, rev)
-		c.cache.invalidate(store.Rules, ns, name)
+		_, err = c.ents.Put(ctx, store.Entity{Collection: store.Rules, Namespace: ns, Key: name, Doc: doc}, rev)
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return err
 		}

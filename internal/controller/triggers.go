@@ -27,7 +27,7 @@ func (c *Controller) getTrigger(ctx context.Context, ns, name string) (*whisk.Tr
 // updateTrigger applies fn to the freshest stored trigger ns/name and
 // writes it, retrying when a concurrent write got there first.
 func (c *Controller) updateTrigger(ctx context.Context, ns, name string, fn func(*whisk.Trigger) error) (*whisk.Trigger, error) {
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	for attempt := 0; ; attempt++ {
 		ent, err := ents.Get(ctx, store.Triggers, ns, name)
 		if err != nil {
@@ -46,7 +46,6 @@ func (c *Controller) updateTrigger(ctx context.Context, ns, name string, fn func
 			return nil, err
 		}
 		_, err = ents.Put(ctx, store.Entity{Collection: store.Triggers, Namespace: ns, Key: name, Doc: doc}, ent.Rev)
-		c.cache.invalidate(store.Triggers, ns, name)
 		if errors.Is(err, store.ErrConflict) && attempt < 10 {
 			continue
 		}
@@ -68,7 +67,7 @@ func (c *Controller) listCollection(w http.ResponseWriter, r *http.Request, ns, 
 	if err != nil {
 		return err
 	}
-	ents := c.cfg.Store.Entities()
+	ents := c.ents
 	if lp.count {
 		n, err := ents.Count(r.Context(), coll, ns, "")
 		if err != nil {
@@ -160,8 +159,7 @@ func (c *Controller) putTrigger(w http.ResponseWriter, r *http.Request, id auth.
 	if err != nil {
 		return err
 	}
-	_, err = c.cfg.Store.Entities().Put(ctx, store.Entity{Collection: store.Triggers, Namespace: ns, Key: name, Doc: doc}, 0)
-	c.cache.invalidate(store.Triggers, ns, name)
+	_, err = c.ents.Put(ctx, store.Entity{Collection: store.Triggers, Namespace: ns, Key: name, Doc: doc}, 0)
 	if errors.Is(err, store.ErrConflict) {
 		return &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConflict}
 	}
@@ -192,8 +190,7 @@ func (c *Controller) removeTrigger(ctx context.Context, ns, name string) (*whisk
 	if err != nil {
 		return nil, err
 	}
-	err = c.cfg.Store.Entities().Delete(ctx, store.Triggers, ns, name, rev)
-	c.cache.invalidate(store.Triggers, ns, name)
+	err = c.ents.Delete(ctx, store.Triggers, ns, name, rev)
 	if errors.Is(err, store.ErrConflict) {
 		return nil, &whisk.Error{Status: http.StatusConflict, Message: whisk.MsgConcurrentUpdate}
 	}
@@ -385,10 +382,9 @@ func (c *Controller) DeleteTrigger(ctx context.Context, authKey, trigger string,
 			if rns != id.Namespace {
 				continue
 			}
-			if err := c.cfg.Store.Entities().Delete(ctx, store.Rules, rns, rname, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := c.ents.Delete(ctx, store.Rules, rns, rname, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-			c.cache.invalidate(store.Rules, rns, rname)
 		}
 	}
 	return nil
