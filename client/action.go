@@ -15,7 +15,7 @@ type ActionService struct{ c *Client }
 
 // List returns the actions of the namespace, or of package pkg when pkg is
 // not empty (a fully qualified "/ns/pkg" is accepted).
-func (s *ActionService) List(ctx context.Context, pkg string, opts *ListOptions) ([]Action, error) {
+func (s *ActionService) List(ctx context.Context, pkg string, opts *ListOptions) ([]ActionSummary, error) {
 	ns, rest := s.c.namespace, ""
 	if pkg != "" {
 		ns, rest = s.c.splitName(pkg)
@@ -24,7 +24,7 @@ func (s *ActionService) List(ctx context.Context, pkg string, opts *ListOptions)
 	if rest != "" {
 		path += "/"
 	}
-	var out []Action
+	var out []ActionSummary
 	if _, err := s.c.do(ctx, http.MethodGet, path, listQuery(opts), nil, &out); err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (s *ActionService) Get(ctx context.Context, name string, code bool) (*Actio
 }
 
 // Put creates an action, or replaces it when overwrite is true.
-func (s *ActionService) Put(ctx context.Context, name string, a *Action, overwrite bool) (*Action, error) {
+func (s *ActionService) Put(ctx context.Context, name string, a *ActionPut, overwrite bool) (*Action, error) {
 	ns, rest := s.c.splitName(name)
 	q := url.Values{"overwrite": {strconv.FormatBool(overwrite)}}
 	var out Action

@@ -12,31 +12,44 @@ type ActivationService struct{ c *Client }
 
 // ActivationListOptions filter GET /activations. Name is an action name
 // ("a" or "pkg/a"); Since and Upto are epoch milliseconds (0: unbounded);
-// Limit 0 asks for the server's maximum; Docs asks for full records.
+// Limit 0 asks for the server's maximum.
 type ActivationListOptions struct {
 	Name  string
 	Since int64
 	Upto  int64
 	Limit int
 	Skip  int
-	Docs  bool
 }
 
-// List returns activations, newest first.
-func (s *ActivationService) List(ctx context.Context, opts ActivationListOptions) ([]Activation, error) {
-	q := url.Values{"limit": {strconv.Itoa(opts.Limit)}, "skip": {strconv.Itoa(opts.Skip)}}
-	if opts.Name != "" {
-		q.Set("name", opts.Name)
+// query returns the options as GET /activations' query.
+func (o ActivationListOptions) query() url.Values {
+	q := url.Values{"limit": {strconv.Itoa(o.Limit)}, "skip": {strconv.Itoa(o.Skip)}}
+	if o.Name != "" {
+		q.Set("name", o.Name)
 	}
-	if opts.Since > 0 {
-		q.Set("since", strconv.FormatInt(opts.Since, 10))
+	if o.Since > 0 {
+		q.Set("since", strconv.FormatInt(o.Since, 10))
 	}
-	if opts.Upto > 0 {
-		q.Set("upto", strconv.FormatInt(opts.Upto, 10))
+	if o.Upto > 0 {
+		q.Set("upto", strconv.FormatInt(o.Upto, 10))
 	}
-	if opts.Docs {
-		q.Set("docs", "true")
+	return q
+}
+
+// List returns activations, newest first, as list rows: no response and no
+// logs, but each row's status code.
+func (s *ActivationService) List(ctx context.Context, opts ActivationListOptions) ([]ActivationSummary, error) {
+	var out []ActivationSummary
+	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(s.c.namespace, "activations", ""), opts.query(), nil, &out); err != nil {
+		return nil, err
 	}
+	return out, nil
+}
+
+// ListFull returns full activation records, newest first (docs=true).
+func (s *ActivationService) ListFull(ctx context.Context, opts ActivationListOptions) ([]Activation, error) {
+	q := opts.query()
+	q.Set("docs", "true")
 	var out []Activation
 	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(s.c.namespace, "activations", ""), q, nil, &out); err != nil {
 		return nil, err
@@ -53,9 +66,10 @@ func (s *ActivationService) Get(ctx context.Context, id string) (*Activation, er
 	return &a, nil
 }
 
-// Result returns an activation's result.
-func (s *ActivationService) Result(ctx context.Context, id string) (*ActivationResult, error) {
-	var r ActivationResult
+// Result returns an activation's result: its status, success and result
+// (GET /activations/{id}/result).
+func (s *ActivationService) Result(ctx context.Context, id string) (*Response, error) {
+	var r Response
 	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(s.c.namespace, "activations", id+"/result"), nil, nil, &r); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // recorder is a fake server that records the last request and answers with
@@ -57,18 +59,24 @@ func TestRoutes(t *testing.T) {
 		{func() error { _, err := c.Actions.Get(ctx, "hello", false); return err }, "GET", "/api/v1/namespaces/_/actions/hello?code=false", ""},
 		{func() error { _, err := c.Actions.Get(ctx, "/ns/pkg/a b", true); return err }, "GET", "/api/v1/namespaces/ns/actions/pkg/a%20b", ""},
 		{func() error {
-			_, err := c.Actions.Put(ctx, "hello", &Action{Exec: &Exec{Kind: "python:default"}}, true)
+			_, err := c.Actions.Put(ctx, "hello", &ActionPut{Exec: &Exec{Kind: "python:default"}}, true)
 			return err
-		}, "PUT", "/api/v1/namespaces/_/actions/hello?overwrite=true", `{"exec":{"kind":"python:default"}}`},
+		}, "PUT", "/api/v1/namespaces/_/actions/hello?overwrite=true", `{"exec":{"kind":"python:default","binary":false}}`},
 		{func() error { _, err := c.Actions.Invoke(ctx, "hello", nil, InvokeOptions{Result: true}); return err }, "POST", "/api/v1/namespaces/_/actions/hello?blocking=true&result=true", `{}`},
 		{func() error { _, err := c.Activations.Logs(ctx, "abc"); return err }, "GET", "/api/v1/namespaces/_/activations/abc/logs", ""},
 		{func() error { _, err := c.Activations.Stats(ctx); return err }, "GET", "/api/v1/namespaces/_/stats", ""},
 		{func() error {
 			rec.answer = `[]`
 			defer func() { rec.answer = `{}` }()
-			_, err := c.Activations.List(ctx, ActivationListOptions{Name: "hello", Since: 5, Limit: 30, Docs: true})
+			_, err := c.Activations.ListFull(ctx, ActivationListOptions{Name: "hello", Since: 5, Limit: 30})
 			return err
 		}, "GET", "/api/v1/namespaces/_/activations?docs=true&limit=30&name=hello&since=5&skip=0", ""},
+		{func() error {
+			rec.answer = `[]`
+			defer func() { rec.answer = `{}` }()
+			_, err := c.Activations.List(ctx, ActivationListOptions{Upto: 9})
+			return err
+		}, "GET", "/api/v1/namespaces/_/activations?limit=0&skip=0&upto=9", ""},
 		{func() error { return c.Rules.SetState(ctx, "r", "inactive") }, "POST", "/api/v1/namespaces/_/rules/r", `{"status":"inactive"}`},
 		{func() error { return c.Packages.Delete(ctx, "p", true) }, "DELETE", "/api/v1/namespaces/_/packages/p?force=true", ""},
 		{func() error { _, err := c.Info(ctx); return err }, "GET", "/api/v1", ""},
@@ -108,7 +116,7 @@ func TestInvokeFailedBlocking(t *testing.T) {
 		t.Fatalf("inv=%+v err=%v", inv, err)
 	}
 	a, err := inv.Activation()
-	if err != nil || a.Response.Status != "application error" || !strings.Contains(string(a.Response.Result), "boom") {
+	if err != nil || a.Response.StatusCode != whisk.StatusApplicationError || !strings.Contains(string(a.Response.Result), "boom") {
 		t.Errorf("activation %+v err %v", a, err)
 	}
 	if rec.body != `{"a":1}` {
@@ -158,18 +166,45 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-func TestActivationJSON(t *testing.T) {
-	for _, c := range []struct {
-		a    Activation
-		want string
-	}{
-		{Activation{Name: "a", ActivationID: "x", Start: 5, End: 5}, `{"namespace":"","name":"a","activationId":"x","start":5,"end":5,"duration":0,"logs":[],"annotations":null,"publish":false}`},
-		{Activation{Name: "t", ActivationID: "y", Start: 5}, `{"namespace":"","name":"t","activationId":"y","start":5,"logs":[],"annotations":null,"publish":false}`},
-	} {
-		b, err := json.Marshal(c.a)
-		if err != nil || string(b) != c.want {
-			t.Errorf("got %s, %v\nwant %s", b, err, c.want)
-		}
+// TestDecodesListRows decodes the rows the server's list views answer with
+// into whisk's summary types: a package that is not a binding has binding
+// false, an action row has no exec kind, an activation row has its status
+// code at the top and no response.
+func TestDecodesListRows(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{status: 200}
+	c := newTest(t, rec)
+
+	rec.answer = `[{"namespace":"guest","name":"b","version":"0.0.1","publish":false,"annotations":[],"binding":{"namespace":"guest","name":"p"},"updated":2},
+		{"namespace":"guest","name":"p","version":"0.0.1","publish":true,"annotations":[],"binding":false,"updated":1}]`
+	pkgs, err := c.Packages.List(ctx, "", nil)
+	if err != nil || len(pkgs) != 2 || !pkgs[0].IsBinding() || pkgs[0].Binding.Name != "p" || pkgs[1].IsBinding() || pkgs[1].Binding != nil || !pkgs[1].Publish {
+		t.Fatalf("packages: %+v, %v", pkgs, err)
+	}
+	if b, _ := json.Marshal(pkgs[1]); !strings.Contains(string(b), `"binding":false`) {
+		t.Errorf("a package row re-encodes as %s", b)
+	}
+
+	rec.answer = `[{"namespace":"guest","name":"a","version":"0.0.1","publish":false,"annotations":[{"key":"exec","value":"python:3.11"}],
+		"limits":{"timeout":60000,"memory":256,"logs":10,"concurrency":1},"exec":{"binary":true},"updated":1}]`
+	acts, err := c.Actions.List(ctx, "", nil)
+	if err != nil || len(acts) != 1 || !acts[0].Exec.Binary || acts[0].Limits.Memory != 256 {
+		t.Fatalf("actions: %+v, %v", acts, err)
+	}
+	if b, _ := json.Marshal(acts[0]); strings.Contains(string(b), `"kind"`) {
+		t.Errorf("an action row grew an exec kind: %s", b)
+	}
+
+	rec.answer = `[{"namespace":"guest","name":"a","version":"0.0.1","subject":"guest","activationId":"x","start":1,"end":3,"duration":2,"statusCode":2,"annotations":[],"publish":false}]`
+	rows, err := c.Activations.List(ctx, ActivationListOptions{})
+	if err != nil || len(rows) != 1 || rows[0].StatusCode != whisk.StatusDeveloperError || rows[0].Duration != 2 {
+		t.Fatalf("activations: %+v, %v", rows, err)
+	}
+
+	rec.answer = `{"result":{"error":"boom"},"status":"application error","success":false,"size":16}`
+	res, err := c.Activations.Result(ctx, "x")
+	if err != nil || res.StatusCode != whisk.StatusApplicationError || res.Success() || res.Size == nil || *res.Size != 16 {
+		t.Fatalf("result: %+v, %v", res, err)
 	}
 }
 

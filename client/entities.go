@@ -31,7 +31,7 @@ func (s *TriggerService) Get(ctx context.Context, name string) (*Trigger, error)
 }
 
 // Put creates a trigger, or replaces it when overwrite is true.
-func (s *TriggerService) Put(ctx context.Context, name string, t *Trigger, overwrite bool) (*Trigger, error) {
+func (s *TriggerService) Put(ctx context.Context, name string, t *TriggerPut, overwrite bool) (*Trigger, error) {
 	ns, rest := s.c.splitName(name)
 	q := url.Values{"overwrite": {strconv.FormatBool(overwrite)}}
 	var out Trigger
@@ -112,7 +112,7 @@ func (s *RuleService) Delete(ctx context.Context, name string) (*Rule, error) {
 // SetState makes a rule "active" or "inactive".
 func (s *RuleService) SetState(ctx context.Context, name, state string) error {
 	ns, rest := s.c.splitName(name)
-	_, err := s.c.do(ctx, http.MethodPost, s.c.entityPath(ns, "rules", rest), nil, map[string]string{"status": state}, nil)
+	_, err := s.c.do(ctx, http.MethodPost, s.c.entityPath(ns, "rules", rest), nil, &RulePut{Status: state}, nil)
 	return err
 }
 
@@ -121,11 +121,11 @@ type PackageService struct{ c *Client }
 
 // List returns the namespace's packages, or those of namespace ns when the
 // argument is not empty.
-func (s *PackageService) List(ctx context.Context, ns string, opts *ListOptions) ([]Package, error) {
+func (s *PackageService) List(ctx context.Context, ns string, opts *ListOptions) ([]PackageSummary, error) {
 	if ns == "" {
 		ns = s.c.namespace
 	}
-	var out []Package
+	var out []PackageSummary
 	if _, err := s.c.do(ctx, http.MethodGet, s.c.entityPath(ns, "packages", ""), listQuery(opts), nil, &out); err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (s *PackageService) Get(ctx context.Context, name string) (*Package, error)
 }
 
 // Put creates a package or binding, or replaces it when overwrite is true.
-func (s *PackageService) Put(ctx context.Context, name string, p *Package, overwrite bool) (*Package, error) {
+func (s *PackageService) Put(ctx context.Context, name string, p *PackagePut, overwrite bool) (*Package, error) {
 	ns, rest := s.c.splitName(name)
 	q := url.Values{"overwrite": {strconv.FormatBool(overwrite)}}
 	var out Package

@@ -15,14 +15,15 @@ const (
 )
 
 // Exec is what an action runs: a kind with code, an image, or a sequence of
-// components.
+// components. Its fields are in the order OpenWhisk writes them (binary
+// last, also for a sequence).
 type Exec struct {
 	Kind       string   `json:"kind"`
 	Code       *string  `json:"code,omitempty"`
 	Image      string   `json:"image,omitempty"`
 	Main       string   `json:"main,omitempty"`
-	Binary     bool     `json:"binary"`
 	Components []string `json:"components,omitempty"`
+	Binary     bool     `json:"binary"`
 }
 
 // CodeString returns the code or "".

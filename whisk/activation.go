@@ -111,19 +111,36 @@ type Activation struct {
 	Publish      bool      `json:"publish"`
 }
 
-// MarshalJSON writes the extended record; end and duration are left out
-// when end is 0 (trigger activations), duration is present (even 0, a warm
-// run under a millisecond) whenever end is, and logs is never null.
-func (a *Activation) MarshalJSON() ([]byte, error) {
-	type plain Activation
-	c := plain(*a)
-	if c.Logs == nil {
-		c.Logs = []string{}
+// MarshalJSON writes the extended record in OpenWhisk's field order; end
+// and duration are left out when end is 0 (trigger activations), duration
+// is present (even 0, a warm run under a millisecond) whenever end is, and
+// logs is never null. Its receiver is a value so that a record marshals the
+// same whether or not it is addressable.
+func (a Activation) MarshalJSON() ([]byte, error) {
+	logs := a.Logs
+	if logs == nil {
+		logs = []string{}
 	}
-	return json.Marshal(struct {
-		*plain
-		Duration *int64 `json:"duration,omitempty"`
-	}{&c, durationField(c.End, c.Duration)})
+	return json.Marshal(activationJSON{a.Namespace, a.Name, a.Version, a.Subject, a.ActivationID, a.Start, a.End,
+		durationField(a.End, a.Duration), a.Cause, a.Response, logs, a.Annotations, a.Publish})
+}
+
+// activationJSON is Activation on the wire: duration beside end, and a
+// pointer so that 0 can be written.
+type activationJSON struct {
+	Namespace    string    `json:"namespace"`
+	Name         string    `json:"name"`
+	Version      string    `json:"version"`
+	Subject      string    `json:"subject"`
+	ActivationID string    `json:"activationId"`
+	Start        int64     `json:"start"`
+	End          int64     `json:"end,omitempty"`
+	Duration     *int64    `json:"duration,omitempty"`
+	Cause        string    `json:"cause,omitempty"`
+	Response     Response  `json:"response"`
+	Logs         []string  `json:"logs"`
+	Annotations  KeyValues `json:"annotations"`
+	Publish      bool      `json:"publish"`
 }
 
 // durationField is the duration to write: absent when end is 0.
@@ -151,14 +168,27 @@ type ActivationSummary struct {
 	Publish      bool      `json:"publish"`
 }
 
-// MarshalJSON writes the row; duration is present whenever end is.
+// MarshalJSON writes the row; duration is present, beside end, whenever
+// end is.
 func (s ActivationSummary) MarshalJSON() ([]byte, error) {
-	type plain ActivationSummary
-	c := plain(s)
-	return json.Marshal(struct {
-		*plain
-		Duration *int64 `json:"duration,omitempty"`
-	}{&c, durationField(c.End, c.Duration)})
+	return json.Marshal(activationSummaryJSON{s.Namespace, s.Name, s.Version, s.Subject, s.ActivationID, s.Start, s.End,
+		durationField(s.End, s.Duration), s.Cause, s.StatusCode, s.Annotations, s.Publish})
+}
+
+// activationSummaryJSON is ActivationSummary on the wire.
+type activationSummaryJSON struct {
+	Namespace    string    `json:"namespace"`
+	Name         string    `json:"name"`
+	Version      string    `json:"version"`
+	Subject      string    `json:"subject"`
+	ActivationID string    `json:"activationId"`
+	Start        int64     `json:"start"`
+	End          int64     `json:"end,omitempty"`
+	Duration     *int64    `json:"duration,omitempty"`
+	Cause        string    `json:"cause,omitempty"`
+	StatusCode   int       `json:"statusCode"`
+	Annotations  KeyValues `json:"annotations"`
+	Publish      bool      `json:"publish"`
 }
 
 // Summary returns a's list row.

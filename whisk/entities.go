@@ -54,10 +54,11 @@ type Package struct {
 	Updated     int64       `json:"updated"`
 }
 
-// BindingRef names the package a binding refers to.
+// BindingRef names the package a binding refers to. The zero BindingRef
+// (no binding) is {} on the wire.
 type BindingRef struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
 }
 
 // KindBuiltin is the exec kind of the actions of Whirl's built-in packages

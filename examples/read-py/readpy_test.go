@@ -151,9 +151,8 @@ func TestReadPy(t *testing.T) {
 
 	// wsk action create read-py --kind python:3 read-py.zip --web true
 	code := base64.StdEncoding.EncodeToString(buildZip(t))
-	binary := true
-	a := &client.Action{
-		Exec:        &client.Exec{Kind: "python:3", Code: &code, Binary: &binary},
+	a := &client.ActionPut{
+		Exec:        &client.Exec{Kind: "python:3", Code: &code, Binary: true},
 		Annotations: client.KeyValues{}.Set("web-export", true).Set("raw-http", false).Set("final", true),
 	}
 	if _, err := c.Actions.Put(ctx, "read-py", a, false); err != nil {

@@ -20,7 +20,7 @@ func benchServer(b *testing.B, query string, want int) func() error {
 		b.Fatal(err)
 	}
 	code := "def main(args):\n    return args\n"
-	if _, err := c.Actions.Put(context.Background(), "noop", &client.Action{Exec: &client.Exec{Kind: "python:3", Code: &code}}, true); err != nil {
+	if _, err := c.Actions.Put(context.Background(), "noop", &client.ActionPut{Exec: &client.Exec{Kind: "python:3", Code: &code}}, true); err != nil {
 		b.Fatal(err)
 	}
 	hc := &http.Client{Transport: client.NewTransport(false)}

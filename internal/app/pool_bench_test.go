@@ -60,9 +60,9 @@ func stemCellsFor(t testing.TB, family string) func(*config.Config) {
 
 func (s *poolServer) put(t testing.TB, name, kind, code string, memory int) {
 	t.Helper()
-	a := &client.Action{Exec: &client.Exec{Kind: kind, Code: &code}}
+	a := &client.ActionPut{Exec: &client.Exec{Kind: kind, Code: &code}}
 	if memory > 0 {
-		a.Limits = &client.Limits{Memory: &memory}
+		a.Limits = &client.LimitsPut{Memory: &memory}
 	}
 	if _, err := s.c.Actions.Put(context.Background(), name, a, true); err != nil {
 		t.Fatal(err)

@@ -145,6 +145,8 @@ func TestImportDirection(t *testing.T) {
 	}
 }
 
+// TestClientIsStdlibOnly keeps the public client's dependencies to the
+// standard library and the vocabulary, whisk: nothing else of Whirl's.
 func TestClientIsStdlibOnly(t *testing.T) {
 	for _, p := range packages(t) {
 		if rel(p.ImportPath) != "client" {
@@ -158,6 +160,69 @@ func TestClientIsStdlibOnly(t *testing.T) {
 		return
 	}
 	t.Fatal("package client not found")
+}
+
+// TestClientDefinesNoWireType keeps the wire types in one place: the
+// client may name whisk's types through aliases (type Action =
+// whisk.Action) but declares no type of its own that whisk has (but Error,
+// a response the client received, not an answer the server writes), and no
+// struct with a JSON-tagged field unless it is on the list of client-only
+// shapes (the API gateway's and the stats document, which the server does
+// not build from whisk).
+func TestClientDefinesNoWireType(t *testing.T) {
+	clientOnly := map[string]bool{"Info": true, "Stats": true, "NamespaceStats": true,
+		"APIAction": true, "APIParameter": true, "APIDoc": true, "API": true, "APIListEntry": true}
+	whiskTypes := map[string]bool{}
+	for _, ts := range typeSpecs(t, "whisk") {
+		whiskTypes[ts.Name.Name] = true
+	}
+	for _, ts := range typeSpecs(t, "client") {
+		if ts.Assign.IsValid() {
+			continue // an alias, not a definition
+		}
+		if whiskTypes[ts.Name.Name] && ts.Name.Name != "Error" {
+			t.Errorf("client defines %s, which whisk defines: use an alias (type %[1]s = whisk.%[1]s)", ts.Name.Name)
+		}
+		st, ok := ts.Type.(*ast.StructType)
+		if !ok || clientOnly[ts.Name.Name] {
+			continue
+		}
+		for _, f := range st.Fields.List {
+			if f.Tag != nil && strings.Contains(f.Tag.Value, `json:"`) {
+				t.Errorf("client defines the wire type %s: put it in whisk, or list it here as client-only", ts.Name.Name)
+				break
+			}
+		}
+	}
+}
+
+// typeSpecs returns the type declarations of the non-test files of the
+// module's folder dir.
+func typeSpecs(t *testing.T, dir string) []*ast.TypeSpec {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	var specs []*ast.TypeSpec
+	fset := token.NewFileSet()
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.TYPE {
+				for _, s := range g.Specs {
+					specs = append(specs, s.(*ast.TypeSpec))
+				}
+			}
+		}
+	}
+	return specs
 }
 
 func TestWhiskIsStdlibOnly(t *testing.T) {

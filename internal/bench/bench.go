@@ -130,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	code := "def main(args):\n    return args\n"
-	if _, err := c.Actions.Put(ctx, "bench-noop", &client.Action{Exec: &client.Exec{Kind: "python:3", Code: &code}}, true); err != nil {
+	if _, err := c.Actions.Put(ctx, "bench-noop", &client.ActionPut{Exec: &client.Exec{Kind: "python:3", Code: &code}}, true); err != nil {
 		return nil, fmt.Errorf("create action: %w", err)
 	}
 	url := srv.url + "/api/v1/namespaces/_/actions/bench-noop"

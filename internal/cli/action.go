@@ -117,8 +117,8 @@ func (w *wsk) actionPutCmd(update bool) *cobra.Command {
 }
 
 // buildAction assembles the PUT body from the flags and the artifact.
-func (w *wsk) buildAction(cmd *cobra.Command, cfg config, f *actionFlags, args []string, update bool) (*client.Action, error) {
-	act := &client.Action{}
+func (w *wsk) buildAction(cmd *cobra.Command, cfg config, f *actionFlags, args []string, update bool) (*client.ActionPut, error) {
+	act := &client.ActionPut{}
 	params, err := f.params.resolve("parameter")
 	if err != nil {
 		return nil, w.usage(cmd, "%v.", err)
@@ -128,7 +128,7 @@ func (w *wsk) buildAction(cmd *cobra.Command, cfg config, f *actionFlags, args [
 		return nil, w.usage(cmd, "%v.", err)
 	}
 	act.Parameters, act.Annotations = params, annots
-	var lim client.Limits
+	var lim client.LimitsPut
 	set := false
 	for _, l := range []struct {
 		flag string
@@ -191,12 +191,7 @@ func (w *wsk) buildAction(cmd *cobra.Command, cfg config, f *actionFlags, args [
 			}
 			kind = k
 		}
-		ex := &client.Exec{Kind: kind, Code: &code, Main: f.main}
-		if binary {
-			b := true
-			ex.Binary = &b
-		}
-		act.Exec = ex
+		act.Exec = &client.Exec{Kind: kind, Code: &code, Main: f.main, Binary: binary}
 	case f.kind != "" || f.main != "":
 		if !update {
 			return nil, w.usage(cmd, "An action name and code artifact are required.")
@@ -286,7 +281,7 @@ func (w *wsk) actionInvokeCmd() *cobra.Command {
 			}
 			name := args[0]
 			ns, entity := namespaceOf(cfg.namespace, name)
-			inv, err := c.Actions.Invoke(cmd.Context(), name, paramObject(kv), client.InvokeOptions{Blocking: blocking, Result: result, Timeout: timeout})
+			inv, err := c.Actions.Invoke(cmd.Context(), name, kv.Object(), client.InvokeOptions{Blocking: blocking, Result: result, Timeout: timeout})
 			return w.invocationOutput(inv, err, ns, entity, blocking || result, result)
 		},
 	}
@@ -360,7 +355,7 @@ func (w *wsk) actionGetCmd() *cobra.Command {
 			}
 			switch {
 			case asJSON:
-				printJSON(w.e.stdout, a)
+				printView(w.e.stdout, a)
 			case url:
 				w.okf("got action %s", name)
 				fmt.Fprintln(w.e.stdout, actionURL(c.BaseURL(), a))
@@ -372,14 +367,14 @@ func (w *wsk) actionGetCmd() *cobra.Command {
 				w.okf("saved action code to %s", path)
 			case len(args) == 2:
 				var buf bytes.Buffer
-				if err := printField(&buf, a, args[1]); err != nil {
+				if err := printViewField(&buf, a, args[1]); err != nil {
 					return &exitError{code: 1, err: err}
 				}
 				w.okf("got action %s, displaying field %s", name, args[1])
 				w.e.stdout.Write(buf.Bytes())
 			default:
 				w.okf("got action %s", name)
-				printJSON(w.e.stdout, a)
+				printView(w.e.stdout, a)
 			}
 			return nil
 		},
@@ -409,11 +404,11 @@ func actionURL(base string, a *client.Action) string {
 // saveCode writes an action's code to NAME.EXT in the working directory (or
 // to path) and returns the absolute path. It refuses to overwrite.
 func saveCode(a *client.Action, path string) (string, error) {
-	if a.Exec == nil || a.Exec.Code == nil {
+	if a.Exec.Code == nil {
 		return "", fmt.Errorf("Cannot save action '%s': it has no code.", a.Name)
 	}
 	code := []byte(*a.Exec.Code)
-	binary := a.Exec.Binary != nil && *a.Exec.Binary
+	binary := a.Exec.Binary
 	if binary {
 		b, err := base64.StdEncoding.DecodeString(*a.Exec.Code)
 		if err != nil {
@@ -505,7 +500,7 @@ func (w *wsk) actionListCmd() *cobra.Command {
 				return w.fail(err, "Unable to obtain the list of actions for namespace '%s'", firstOr(args, "default"))
 			}
 			if f.asJSON {
-				printJSON(w.e.stdout, nonNil(list))
+				printView(w.e.stdout, nonNil(list))
 				return nil
 			}
 			w.printActions(list, f.nameSort)
@@ -516,9 +511,9 @@ func (w *wsk) actionListCmd() *cobra.Command {
 	return cmd
 }
 
-func (w *wsk) printActions(list []client.Action, sortByName bool) {
+func (w *wsk) printActions(list []client.ActionSummary, sortByName bool) {
 	if sortByName {
-		sortBy(list, func(a client.Action) string { return a.Namespace + "/" + a.Name })
+		sortBy(list, func(a client.ActionSummary) string { return a.Namespace + "/" + a.Name })
 	}
 	fmt.Fprintln(w.e.stdout, "actions")
 	for _, a := range list {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/whirlfaas/whirl/client"
+	"github.com/whirlfaas/whirl/whisk"
 )
 
 // defaultPollInterval is how often activation poll asks for new records
@@ -62,22 +63,26 @@ func (w *wsk) activationListCmd() *cobra.Command {
 			if len(args) == 1 {
 				_, name = namespaceOf(cfg.namespace, args[0])
 			}
-			list, err := c.Activations.List(cmd.Context(), client.ActivationListOptions{
-				Name: name, Limit: limit, Skip: skip, Since: since, Upto: upto, Docs: full || asJSON,
-			})
+			opts := client.ActivationListOptions{Name: name, Limit: limit, Skip: skip, Since: since, Upto: upto}
+			if !full && !asJSON {
+				list, err := c.Activations.List(cmd.Context(), opts)
+				if err != nil {
+					return w.fail(err, "Unable to obtain the list of activations for namespace '%s'", cfg.namespace)
+				}
+				printActivationTable(w.e.stdout, list)
+				return nil
+			}
+			list, err := c.Activations.ListFull(cmd.Context(), opts)
 			if err != nil {
 				return w.fail(err, "Unable to obtain the list of activations for namespace '%s'", cfg.namespace)
 			}
-			switch {
-			case asJSON:
+			if asJSON {
 				printJSON(w.e.stdout, nonNil(list))
-			case full:
-				fmt.Fprintln(w.e.stdout, "activations")
-				for _, a := range list {
-					printJSON(w.e.stdout, a)
-				}
-			default:
-				printActivationTable(w.e.stdout, list)
+				return nil
+			}
+			fmt.Fprintln(w.e.stdout, "activations")
+			for _, a := range list {
+				printJSON(w.e.stdout, a)
 			}
 			return nil
 		},
@@ -93,10 +98,10 @@ func (w *wsk) activationListCmd() *cobra.Command {
 
 // printActivationTable prints the columns wsk prints: Datetime, Activation
 // ID, Kind, Start (cold/warm), Duration, Status, Entity.
-func printActivationTable(out io.Writer, list []client.Activation) {
+func printActivationTable(out io.Writer, list []client.ActivationSummary) {
 	kindW, statusW := len("Kind"), len("Status")
 	for _, a := range list {
-		kindW = max(kindW, len(a.Kind()))
+		kindW = max(kindW, len(kindOf(a.Annotations)))
 		statusW = max(statusW, len(statusName(a.StatusCode)))
 	}
 	kw, sw := strconv.Itoa(kindW), strconv.Itoa(statusW)
@@ -109,14 +114,22 @@ func printActivationTable(out io.Writer, list []client.Activation) {
 			d = time.UnixMilli(a.End).Sub(s)
 		}
 		start := "warm"
-		if a.Cold() {
+		if a.Annotations.Has("initTime") { // the activation started a container
 			start = "cold"
 		}
 		entity := truncateMid(a.Namespace, 20) + "/" + truncateMid(a.Name, 30) + ":" + truncateMid(a.Version, 20)
 		fmt.Fprintf(out, "%d-%02d-%02d %02d:%02d:%02d %-32s %-"+kw+"s %-5s %-10v %-"+sw+"s %s\n",
 			s.Year(), s.Month(), s.Day(), s.Hour(), s.Minute(), s.Second(),
-			a.ActivationID, a.Kind(), start, d, statusName(a.StatusCode), entity)
+			a.ActivationID, kindOf(a.Annotations), start, d, statusName(a.StatusCode), entity)
 	}
+}
+
+// kindOf returns an activation's "kind" annotation, or "unknown".
+func kindOf(annotations client.KeyValues) string {
+	if k, ok := annotations.String("kind"); ok {
+		return k
+	}
+	return "unknown"
 }
 
 func statusName(code int) string {
@@ -191,14 +204,9 @@ func (w *wsk) activationGetCmd() *cobra.Command {
 			case asJSON:
 				printJSON(w.e.stdout, a)
 			case summary:
-				status := ""
-				if a.Response != nil {
-					status = a.Response.Status
-				}
+				status := whisk.StatusName(a.Response.StatusCode)
 				fmt.Fprintf(w.e.stdout, "activation result for '/%s/%s' (%s at %s)\n", a.Namespace, a.Name, status, time.Unix(a.End/1000, 0))
-				if a.Response != nil {
-					printJSON(w.e.stdout, a.Response.Result)
-				}
+				printJSON(w.e.stdout, a.Response.Result)
 			case logsOnly:
 				for _, l := range a.Logs {
 					fmt.Fprintln(w.e.stdout, stripLog(l))
@@ -311,7 +319,7 @@ func (w *wsk) activationPollCmd() *cobra.Command {
 			back := time.Duration(sinceS)*time.Second + time.Duration(sinceM)*time.Minute +
 				time.Duration(sinceH)*time.Hour + time.Duration(sinceD)*24*time.Hour
 			if back == 0 {
-				list, err := c.Activations.List(ctx, client.ActivationListOptions{Limit: 1, Docs: true})
+				list, err := c.Activations.List(ctx, client.ActivationListOptions{Limit: 1})
 				switch {
 				case err != nil:
 					since = time.Now().UnixMilli()
@@ -341,7 +349,7 @@ func (w *wsk) activationPollCmd() *cobra.Command {
 					return nil
 				}
 				from := max(since, newest-pollLookback.Milliseconds())
-				list, err := c.Activations.List(ctx, client.ActivationListOptions{Name: name, Since: from, Docs: true})
+				list, err := c.Activations.ListFull(ctx, client.ActivationListOptions{Name: name, Since: from})
 				if err == nil {
 					// Oldest first, so that output reads in order.
 					for i := len(list) - 1; i >= 0; i-- {

@@ -229,7 +229,7 @@ func TestTutorial(t *testing.T) {
 	id := invokedID(t, out)
 	// A user reads the id before the next command; by then the action has
 	// run. The test waits for the record so that the transcript is stable.
-	if a := s.waitActivation(id); a.Response == nil || !a.Response.Success {
+	if a := s.waitActivation(id); !a.Response.Success() {
 		t.Errorf("non-blocking invoke: %+v", a)
 	}
 
@@ -301,7 +301,7 @@ func TestTutorial(t *testing.T) {
 	if !strings.Contains(out, `"greeting": "Hello Zip"`) {
 		t.Errorf("zip action printed %q", out)
 	}
-	if a, err := s.client().Actions.Get(ctx, "pyzip", false); err != nil || a.Exec == nil || a.Exec.Binary == nil || !*a.Exec.Binary {
+	if a, err := s.client().Actions.Get(ctx, "pyzip", false); err != nil || !a.Exec.Binary {
 		t.Errorf("zip action is not binary: %+v, %v", a, err)
 	}
 	s.run("action", "list")
@@ -494,7 +494,7 @@ func TestTriggers(t *testing.T) {
 	_, _, code = s.run("trigger", "delete", "ticks")
 	s.expectCode(code, 0, "feed delete")
 	var events []string
-	acts, err := c.Activations.List(ctx, client.ActivationListOptions{Name: "feed", Docs: true})
+	acts, err := c.Activations.ListFull(ctx, client.ActivationListOptions{Name: "feed"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +519,7 @@ func TestTriggers(t *testing.T) {
 	fired := invokedFire(t, out)
 	var hello []client.Activation
 	waitFor(t, func() bool {
-		hello, err = c.Activations.List(ctx, client.ActivationListOptions{Name: "hello", Docs: true})
+		hello, err = c.Activations.ListFull(ctx, client.ActivationListOptions{Name: "hello"})
 		return err == nil && len(hello) == 1
 	})
 	if hello[0].Cause != fired || !strings.Contains(string(hello[0].Response.Result), "Hello Fired") {
@@ -675,7 +675,7 @@ func TestEntities(t *testing.T) {
 	s.expectCode(code, 0, "create with limits")
 	s.run("action", "get", "hello")
 	a, err := s.client().Actions.Get(context.Background(), "hello", false)
-	if err != nil || a.Limits == nil || a.Limits.Timeout == nil || *a.Limits.Timeout != 3000 || *a.Limits.Memory != 128 {
+	if err != nil || a.Limits.Timeout != 3000 || a.Limits.Memory != 128 {
 		t.Errorf("limits not applied: %+v, %v", a, err)
 	}
 	_, _, code = s.run("action", "create", "seq", "--sequence", "hello,hello")

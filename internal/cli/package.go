@@ -50,7 +50,7 @@ func (w *wsk) packagePutCmd(update bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p := &client.Package{}
+			p := &client.PackagePut{}
 			if p.Parameters, err = params.resolve("parameter"); err != nil {
 				return w.usage(cmd, "%v.", err)
 			}
@@ -87,7 +87,7 @@ func (w *wsk) packageBindCmd() *cobra.Command {
 				return err
 			}
 			ns, name := namespaceOf(cfg.namespace, args[0])
-			p := &client.Package{Binding: &client.Binding{Namespace: ns, Name: name}}
+			p := &client.PackagePut{Binding: &client.BindingRef{Namespace: ns, Name: name}}
 			if p.Parameters, err = params.resolve("parameter"); err != nil {
 				return w.usage(cmd, "%v.", err)
 			}
@@ -175,7 +175,7 @@ func (w *wsk) packageListCmd() *cobra.Command {
 				return w.fail(err, "Unable to obtain the list of packages for namespace '%s'", firstOr(args, cfg.namespace))
 			}
 			if f.asJSON {
-				printJSON(w.e.stdout, nonNil(list))
+				printView(w.e.stdout, nonNil(list))
 				return nil
 			}
 			w.printPackages(list, f.nameSort)
@@ -186,14 +186,14 @@ func (w *wsk) packageListCmd() *cobra.Command {
 	return cmd
 }
 
-func (w *wsk) printPackages(list []client.Package, sortByName bool) {
+func (w *wsk) printPackages(list []client.PackageSummary, sortByName bool) {
 	if sortByName {
-		sortBy(list, func(p client.Package) string { return p.Name })
+		sortBy(list, func(p client.PackageSummary) string { return p.Name })
 	}
 	fmt.Fprintln(w.e.stdout, "packages")
 	for _, p := range list {
 		state := "private"
-		if p.Publish != nil && *p.Publish {
+		if p.Publish {
 			state = "shared"
 		}
 		fmt.Fprintf(w.e.stdout, "%-70s %s\n", "/"+p.Namespace+"/"+p.Name, state)

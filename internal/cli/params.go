@@ -117,15 +117,6 @@ func cutPair(s string) (string, string, bool) {
 	return "", "", false
 }
 
-// paramObject returns key-values as a JSON object for invoke and fire.
-func paramObject(kv client.KeyValues) map[string]json.RawMessage {
-	m := make(map[string]json.RawMessage, len(kv))
-	for _, p := range kv {
-		m[p.Key] = p.Value
-	}
-	return m
-}
-
 // clientNouns are the commands whose -p/-a flags take KEY VALUE.
 var clientNouns = map[string]bool{"action": true, "trigger": true, "package": true, "rule": true, "activation": true, "api": true}
 

@@ -158,7 +158,7 @@ func (w *wsk) ruleListCmd() *cobra.Command {
 				return w.fail(err, "Unable to obtain the list of rules for namespace '%s'", cfg.namespace)
 			}
 			if f.asJSON {
-				printJSON(w.e.stdout, nonNil(list))
+				printView(w.e.stdout, nonNil(list))
 				return nil
 			}
 			w.printRules(list, f.nameSort)

@@ -21,7 +21,7 @@ func (w *wsk) triggerCmd() *cobra.Command {
 // feedLifecycle invokes a feed action blocking with the lifecycle
 // parameters wsk sends: lifecycleEvent, triggerName, authKey, plus params.
 func (w *wsk) feedLifecycle(ctx context.Context, c *client.Client, cfg config, feed, trigger, event string, params client.KeyValues) error {
-	p := paramObject(params)
+	p := params.Object()
 	ev, _ := json.Marshal(event)
 	tn, _ := json.Marshal(qualify(cfg.namespace, trigger))
 	ak, _ := json.Marshal(cfg.auth)
@@ -59,7 +59,7 @@ func (w *wsk) triggerPutCmd(update bool) *cobra.Command {
 				return w.usage(cmd, "%v.", err)
 			}
 			name, ctx := args[0], cmd.Context()
-			t := &client.Trigger{Annotations: as}
+			t := &client.TriggerPut{Annotations: as}
 			if feed == "" && update {
 				// An update of a feed trigger goes to its feed.
 				if old, err := c.Triggers.Get(ctx, name); err == nil {
@@ -117,7 +117,7 @@ func (w *wsk) triggerFireCmd() *cobra.Command {
 			if err != nil {
 				return w.usage(cmd, "%v.", err)
 			}
-			inv, err := c.Triggers.Fire(cmd.Context(), args[0], paramObject(ps))
+			inv, err := c.Triggers.Fire(cmd.Context(), args[0], ps.Object())
 			if err != nil {
 				return w.fail(err, "Unable to fire trigger '%s'", args[0])
 			}
@@ -169,18 +169,18 @@ func (w *wsk) triggerGetCmd() *cobra.Command {
 // the JSON, one field of it, or only the JSON with --json.
 func (w *wsk) printEntity(asJSON bool, kind, name string, v any, args []string) error {
 	if asJSON {
-		printJSON(w.e.stdout, v)
+		printView(w.e.stdout, v)
 		return nil
 	}
 	if len(args) > 1 {
 		w.okf("got %s %s, displaying field %s", kind, name, args[1])
-		if err := printField(w.e.stdout, v, args[1]); err != nil {
+		if err := printViewField(w.e.stdout, v, args[1]); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 		return nil
 	}
 	w.okf("got %s %s", kind, name)
-	printJSON(w.e.stdout, v)
+	printView(w.e.stdout, v)
 	return nil
 }
 
@@ -230,7 +230,7 @@ func (w *wsk) triggerListCmd() *cobra.Command {
 				return w.fail(err, "Unable to obtain the list of triggers for namespace '%s'", cfg.namespace)
 			}
 			if f.asJSON {
-				printJSON(w.e.stdout, nonNil(list))
+				printView(w.e.stdout, nonNil(list))
 				return nil
 			}
 			w.printTriggers(list, f.nameSort)

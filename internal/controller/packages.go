@@ -100,55 +100,6 @@ func (c *Controller) packageWritable(ctx context.Context, f whisk.FQN) error {
 	return nil
 }
 
-// packageEntry is an action or feed as a package lists it.
-type packageEntry struct {
-	Name        string          `json:"name"`
-	Version     string          `json:"version"`
-	Annotations whisk.KeyValues `json:"annotations"`
-}
-
-// packageDoc is a package as the API shows it: binding is {} for a
-// package that is not a binding; GET adds actions and feeds.
-type packageDoc struct {
-	Namespace   string          `json:"namespace"`
-	Name        string          `json:"name"`
-	Version     string          `json:"version"`
-	Publish     bool            `json:"publish"`
-	Annotations whisk.KeyValues `json:"annotations"`
-	Parameters  whisk.KeyValues `json:"parameters"`
-	Binding     any             `json:"binding"`
-	Actions     *[]packageEntry `json:"actions,omitempty"`
-	Feeds       *[]packageEntry `json:"feeds,omitempty"`
-	Updated     int64           `json:"updated"`
-}
-
-func viewPackage(p *whisk.Package) *packageDoc {
-	d := &packageDoc{Namespace: p.Namespace, Name: p.Name, Version: p.Version, Publish: p.Publish,
-		Annotations: p.Annotations, Parameters: p.Parameters, Binding: struct{}{}, Updated: p.Updated}
-	if p.Binding != nil {
-		d.Binding = p.Binding
-	}
-	if d.Annotations == nil {
-		d.Annotations = whisk.KeyValues{}
-	}
-	if d.Parameters == nil {
-		d.Parameters = whisk.KeyValues{}
-	}
-	return d
-}
-
-// packageSummary is a row of GET /packages: binding is false or the
-// reference.
-type packageSummary struct {
-	Namespace   string          `json:"namespace"`
-	Name        string          `json:"name"`
-	Version     string          `json:"version"`
-	Publish     bool            `json:"publish"`
-	Annotations whisk.KeyValues `json:"annotations"`
-	Binding     any             `json:"binding"`
-	Updated     int64           `json:"updated"`
-}
-
 func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
 	lp, err := parseList(r, "packages")
 	if err != nil {
@@ -168,7 +119,7 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 	if err != nil {
 		return err
 	}
-	rows := make([]packageSummary, 0, len(list))
+	rows := make([]whisk.PackageSummary, 0, len(list))
 	for _, e := range list {
 		var p whisk.Package
 		if err := json.Unmarshal(e.Doc, &p); err != nil {
@@ -177,13 +128,7 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 		if shared && !p.Publish {
 			continue
 		}
-		s := packageSummary{Namespace: p.Namespace, Name: p.Name, Version: p.Version, Publish: p.Publish, Annotations: p.Annotations, Binding: false, Updated: p.Updated}
-		if p.Binding != nil {
-			s.Binding = p.Binding
-		}
-		if s.Annotations == nil {
-			s.Annotations = whisk.KeyValues{}
-		}
+		s := p.Summary()
 		rows = append(rows, s)
 	}
 	if lp.count {
@@ -208,7 +153,7 @@ func (c *Controller) getPackageRoute(w http.ResponseWriter, r *http.Request, id 
 	if err != nil {
 		return err
 	}
-	d := viewPackage(p)
+	d := p.View()
 	if t != p {
 		d.Parameters = t.Parameters.Merge(p.Parameters)
 	}
@@ -216,20 +161,20 @@ func (c *Controller) getPackageRoute(w http.ResponseWriter, r *http.Request, id 
 	if err != nil {
 		return err
 	}
-	actions, feeds := []packageEntry{}, []packageEntry{}
+	actions, feeds := []whisk.PackageAction{}, []whisk.PackageAction{}
 	for _, e := range list {
 		var a whisk.Action
 		if err := json.Unmarshal(e.Doc, &a); err != nil {
 			return err
 		}
-		pe := packageEntry{Name: a.Name, Version: a.Version, Annotations: a.Annotations}
+		pe := whisk.PackageAction{Name: a.Name, Version: a.Version, Annotations: a.Annotations}
 		if a.Annotations.Has("feed") {
 			feeds = append(feeds, pe)
 		} else {
 			actions = append(actions, pe)
 		}
 	}
-	d.Actions, d.Feeds = &actions, &feeds
+	d.Actions, d.Feeds = actions, feeds
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }
@@ -307,7 +252,7 @@ func (c *Controller) putPackage(w http.ResponseWriter, r *http.Request, id auth.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewPackage(&p))
+	writeJSON(w, http.StatusOK, p.View())
 	return nil
 }
 
@@ -386,7 +331,7 @@ func (c *Controller) deletePackage(w http.ResponseWriter, r *http.Request, id au
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewPackage(p))
+	writeJSON(w, http.StatusOK, p.View())
 	return nil
 }
 

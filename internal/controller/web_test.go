@@ -31,7 +31,7 @@ func webServer(t *testing.T, opts ...func(*config.Config)) (*apptest.Server, *cl
 // putPython creates a python action with the given annotations.
 func putPython(t *testing.T, c *client.Client, name, code string, ann map[string]any, params map[string]any) {
 	t.Helper()
-	a := &client.Action{Exec: &client.Exec{Kind: "python:3", Code: &code}}
+	a := &client.ActionPut{Exec: &client.Exec{Kind: "python:3", Code: &code}}
 	for k, v := range ann {
 		a.Annotations = a.Annotations.Set(k, v)
 	}
@@ -393,12 +393,12 @@ def main(args):
 func TestWebActionInPackage(t *testing.T) {
 	s, c := webServer(t)
 	ctx := context.Background()
-	pkg := &client.Package{Parameters: client.KeyValues{}.Set("from", "package").Set("p", "pkg")}
+	pkg := &client.PackagePut{Parameters: client.KeyValues{}.Set("from", "package").Set("p", "pkg")}
 	if _, err := c.Packages.Put(ctx, "tools", pkg, false); err != nil {
 		t.Fatal(err)
 	}
 	putPython(t, c, "tools/echo", echoAction, map[string]any{"web-export": true}, map[string]any{"p": "action"})
-	bind := &client.Package{Binding: &client.Binding{Namespace: "guest", Name: "tools"}, Parameters: client.KeyValues{}.Set("from", "binding")}
+	bind := &client.PackagePut{Binding: &client.BindingRef{Namespace: "guest", Name: "tools"}, Parameters: client.KeyValues{}.Set("from", "binding")}
 	if _, err := c.Packages.Put(ctx, "mytools", bind, false); err != nil {
 		t.Fatal(err)
 	}
