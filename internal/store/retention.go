@@ -55,7 +55,7 @@ type PruneResult struct {
 
 // Defaults of PruneOptions.
 const (
-	DefaultPruneBatch = 500
+	DefaultPruneBatch = 200
 	DefaultPrunePause = 5 * time.Millisecond
 )
 
