@@ -66,6 +66,14 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 	if _, err := app.Restore(context.Background(), s.DataDir, file); !errors.Is(err, app.ErrDataDirInUse) {
 		t.Fatalf("restore into the running Whirl's data directory: %v", err)
 	}
+	// Nor does a second Whirl start on it.
+	second := *s.App.Config
+	if a, err := app.New(context.Background(), &second, nil); !errors.Is(err, app.ErrDataDirInUse) {
+		if a != nil {
+			a.Close(context.Background())
+		}
+		t.Fatalf("a second whirl up on a live data directory: %v", err)
+	}
 	fresh := filepath.Join(t.TempDir(), "restored")
 	if _, err := app.Restore(context.Background(), fresh, file); err != nil {
 		t.Fatal(err)
