@@ -71,6 +71,7 @@ type App struct {
 	background sync.WaitGroup
 	srv        *http.Server
 	logger     *slog.Logger
+	dirLock    *dirLock       // of the standalone data directory (datadir.go)
 	metrics    metricsServing // who GET /metrics answers (listen.go)
 
 	closeOnce sync.Once
@@ -104,6 +105,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	if a.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "whirl.db"))
 	if err != nil {
 		return nil, err
@@ -118,6 +122,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		return nil, err
 	}
 	a.Metrics = metrics.New()
+	a.startPruner(st)
 	a.bus = buslocal.New()
 	if err := a.startInvoker(cfg, st, invokerName); err != nil {
 		return nil, err
@@ -503,6 +508,7 @@ func (a *App) Close(ctx context.Context) error {
 		if a.Store != nil {
 			errs = append(errs, a.Store.Close())
 		}
+		errs = append(errs, a.dirLock.release())
 		if a.workDir != "" {
 			errs = append(errs, os.RemoveAll(a.workDir))
 		}

@@ -114,6 +114,7 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		return nil, err
 	}
 	cs.ctrl.Store(a.ctrl)
+	a.startPruner(a.Store)
 	if cfg.ScheduleAlarms {
 		cs.feeds.Store(a.feeds)
 	} else {

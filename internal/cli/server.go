@@ -175,22 +175,32 @@ func newAdminCmd(e *env) *cobra.Command {
 	var dataDir string
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage namespaces and keys in a standalone Whirl's store",
+		Short: "Manage namespaces, keys and the data of a Whirl's store",
 		Long: `Manage namespaces and their keys directly in the store of a standalone
-Whirl (--data-dir). Keys are stored hashed: a key is shown once, when it is
-created.`,
+Whirl (--data-dir) or of a scale-out one (--store). Keys are stored hashed:
+a key is shown once, when it is created. Back up, restore, export and
+import the store's data (docs/operations.md).`,
 	}
+	var storeDSN string
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "~/.whirl", "directory of the embedded store")
-	open := func(ctx context.Context) (store.Store, error) {
+	cmd.PersistentFlags().StringVar(&storeDSN, "store", "", "the PostgreSQL of a scale-out Whirl (postgres://…) instead of --data-dir")
+	dir := func() (string, error) {
 		dir := dataDir
 		if dir == "~" || len(dir) > 1 && dir[:2] == "~/" {
 			home, err := os.UserHomeDir()
 			if err != nil {
-				return nil, err
+				return "", err
 			}
 			dir = filepath.Join(home, dir[1:])
 		}
-		return app.OpenStore(ctx, dir)
+		return dir, nil
+	}
+	open := func(ctx context.Context) (store.Store, error) {
+		dir, err := dir()
+		if err != nil {
+			return nil, err
+		}
+		return app.OpenStoreAt(ctx, dir, storeDSN)
 	}
 
 	ns := &cobra.Command{Use: "namespace", Short: "Manage namespaces"}
@@ -301,6 +311,7 @@ created.`,
 		},
 	})
 	cmd.AddCommand(ns, key, newAdminLimitsCmd(e, open))
+	cmd.AddCommand(newAdminDataCmds(e, dir, &storeDSN, open)...)
 	return cmd
 }
 

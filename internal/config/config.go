@@ -118,6 +118,8 @@ type Config struct {
 	HTTP HTTP
 	// Metrics says who GET /metrics answers (server.go).
 	Metrics Metrics
+	// Activations is the retention of activation records (retention.go).
+	Activations Activations
 
 	wellKnownSet bool
 	flags        *flagValues
@@ -202,6 +204,7 @@ func Default() *Config {
 		},
 		ContainerPool: ContainerPool{UserMemory: 2048, IdleTimeout: 10 * time.Minute, MaxQueue: 10000},
 		HTTP:          defaultHTTP(),
+		Activations:   defaultActivations(),
 	}
 }
 
@@ -403,6 +406,7 @@ func (c *Config) Validate() error {
 		bad("containerPool.maxQueue", "must not be negative")
 	}
 	c.validateServer(bad)
+	c.validateRetention(bad)
 	return errors.Join(errs...)
 }
 

@@ -178,6 +178,7 @@ var knobs = func() []knob {
 	ks = append(ks, rangeKnobs("limits.actions.concurrency", intKnob, func(c *Config) *Range { return &c.Limits.Actions.Concurrency })...)
 	ks = append(ks, rangeKnobs("limits.actions.log", mbKnob, func(c *Config) *Range { return &c.Limits.Actions.Log })...)
 	ks = append(ks, serverKnobs...)
+	ks = append(ks, retentionKnobs...)
 	return ks
 }()
 

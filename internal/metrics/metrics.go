@@ -55,6 +55,7 @@ type Metrics struct {
 	asyncChildren sync.Map // namespace -> prometheus.Counter
 	acceptedKids  sync.Map // namespace -> *[2]prometheus.Counter
 
+	prune      pruneMetrics // retention.go
 	all        ring
 	namespaces sync.Map // namespace -> *nsStats
 	started    time.Time
@@ -112,6 +113,7 @@ func New(opts ...Option) *Metrics {
 	}, func() float64 { return float64(m.queued.Load()) })
 	m.reg.MustRegister(m.activations, m.asyncDone, m.duration, m.accepted, inFlight, queued,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.prune = newPruneMetrics(m.reg)
 	return m
 }
 

@@ -72,6 +72,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if v > schemaVersion {
 		return fmt.Errorf("the database is at schema %d, newer than this whirl's %d: use a newer whirl", v, schemaVersion)
 	}
+	if v == 0 {
+		// Before the first table: a new database gets incremental
+		// auto-vacuum without a VACUUM.
+		if _, err := db.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			return fmt.Errorf("auto_vacuum: %w", err)
+		}
+	}
 	for ; v < len(migrations); v++ {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -88,6 +95,29 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migration %d: %w", v+1, err)
 		}
+	}
+	return ensureIncremental(ctx, db)
+}
+
+// ensureIncremental turns on incremental auto-vacuum (so that the pruner
+// can give deleted records' pages back to the file system) in a database
+// created without it, by Whirl before it had retention: the setting
+// takes effect only through one VACUUM, which rewrites the file (it needs
+// as much free disk as the database and runs once, at the first start of
+// a whirl with retention).
+func ensureIncremental(ctx context.Context, db *sql.DB) error {
+	var mode int
+	if err := db.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return fmt.Errorf("auto_vacuum: %w", err)
+	}
+	if mode == 2 {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+		return fmt.Errorf("auto_vacuum: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "VACUUM"); err != nil {
+		return fmt.Errorf("auto_vacuum: convert with VACUUM: %w", err)
 	}
 	return nil
 }

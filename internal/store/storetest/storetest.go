@@ -61,6 +61,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	t.Run("Auth", func(t *testing.T) { testAuth(t, get) })
 	t.Run("Journal", func(t *testing.T) { testJournal(t, get) })
 	t.Run("JournalDefaults", func(t *testing.T) { testJournalDefaults(t, get) })
+	t.Run("Prune", func(t *testing.T) { testPrune(t, get) })
+	t.Run("ExportImport", func(t *testing.T) { testExportImport(t, get) })
 	t.Run("Reopen", func(t *testing.T) {
 		if c.reopen == nil {
 			t.Skip("backend does not keep data across Close (no WithReopen)")
