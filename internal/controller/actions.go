@@ -246,7 +246,9 @@ func (c *Controller) checkExec(ctx context.Context, f whisk.FQN, in *whisk.Exec)
 			return ex, err
 		}
 		ex.Kind = kind
-		if ex.Code == nil || *ex.Code == "" {
+		// OpenWhisk requires code to be a string, not a non-empty one: an
+		// empty action is created and fails only when it runs.
+		if ex.Code == nil {
 			return ex, whisk.BadRequest(whisk.MsgMalformed + "exec.code undefined")
 		}
 	}

@@ -128,14 +128,34 @@ func viewPackage(p *whisk.Package) *packageDoc {
 	if p.Binding != nil {
 		d.Binding = p.Binding
 	}
-	if d.Annotations == nil {
-		d.Annotations = whisk.KeyValues{}
-	}
+	d.Annotations = bindingAnnotation(d.Annotations, p.Binding)
 	if d.Parameters == nil {
 		d.Parameters = whisk.KeyValues{}
 	}
 	return d
 }
+
+// bindingAnnotation returns anns with OpenWhisk's "binding" annotation
+// ({"namespace", "name"} of the bound package) when b is set, and without
+// any "binding" annotation otherwise: the controller always sets it, a PUT
+// cannot (Packages.scala, bindingAnnotation). Clients that only list
+// packages (wskdeploy export) read the binding from it. Bindings stored
+// before Whirl set it get it when shown.
+func bindingAnnotation(anns whisk.KeyValues, b *whisk.BindingRef) whisk.KeyValues {
+	if anns == nil {
+		anns = whisk.KeyValues{}
+	}
+	if b == nil {
+		if anns.Has(annBinding) {
+			return anns.Delete(annBinding)
+		}
+		return anns
+	}
+	return anns.Delete(annBinding).Set(annBinding, b)
+}
+
+// annBinding is the annotation naming the package a binding binds.
+const annBinding = "binding"
 
 // packageSummary is a row of GET /packages: binding is false or the
 // reference.
@@ -181,9 +201,7 @@ func (c *Controller) listPackages(w http.ResponseWriter, r *http.Request, id aut
 		if p.Binding != nil {
 			s.Binding = p.Binding
 		}
-		if s.Annotations == nil {
-			s.Annotations = whisk.KeyValues{}
-		}
+		s.Annotations = bindingAnnotation(s.Annotations, p.Binding)
 		rows = append(rows, s)
 	}
 	if lp.count {
@@ -289,9 +307,7 @@ func (c *Controller) putPackage(w http.ResponseWriter, r *http.Request, id auth.
 	if p.Parameters == nil {
 		p.Parameters = whisk.KeyValues{}
 	}
-	if p.Annotations == nil {
-		p.Annotations = whisk.KeyValues{}
-	}
+	p.Annotations = bindingAnnotation(p.Annotations, p.Binding)
 	p.Updated = time.Now().UnixMilli()
 	doc, err := json.Marshal(&p)
 	if err != nil {
