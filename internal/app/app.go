@@ -316,27 +316,33 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 	if err := a.feeds.Install(ctx); err != nil {
 		return err
 	}
+	cat, err := a.installCatalog(ctx, feedEntities)
+	if err != nil {
+		return err
+	}
 	ctrl := controller.New(controller.Config{
-		Builtins:      a.feeds,
-		Name:          role.name,
-		Store:         st,
-		Auth:          authn,
-		Throttle:      th,
-		Bus:           a.bus,
-		EntityChanged: role.entityChanged,
-		Invokers:      role.invokers,
-		DurableBus:    role.durableBus,
-		ResolveKind:   a.resolveKind,
-		Kinds:         a.runtimesInfo,
-		Limits:        cfg.ActionLimits(),
-		PayloadMax:    cfg.Limits.PayloadMax,
-		BlockingWait:  cfg.BlockingWait,
-		SequenceMax:   cfg.Limits.ActionsSequenceMaxLength,
-		ConcurrentMax: cfg.Limits.ActionsInvokesConcurrent,
-		LimitsJSON:    limits.json,
-		InfoLimits:    cfg.InfoLimitsJSON,
-		Metrics:       a.apiMetrics(),
-		Stats:         a.namespaceStats,
+		Builtins:        builtins{feeds: a.feeds, catalog: cat},
+		BuiltinPackages: builtinPackages(),
+		APIHost:         cfg.APIHost,
+		Name:            role.name,
+		Store:           st,
+		Auth:            authn,
+		Throttle:        th,
+		Bus:             a.bus,
+		EntityChanged:   role.entityChanged,
+		Invokers:        role.invokers,
+		DurableBus:      role.durableBus,
+		ResolveKind:     a.resolveKind,
+		Kinds:           a.runtimesInfo,
+		Limits:          cfg.ActionLimits(),
+		PayloadMax:      cfg.Limits.PayloadMax,
+		BlockingWait:    cfg.BlockingWait,
+		SequenceMax:     cfg.Limits.ActionsSequenceMaxLength,
+		ConcurrentMax:   cfg.Limits.ActionsInvokesConcurrent,
+		LimitsJSON:      limits.json,
+		InfoLimits:      cfg.InfoLimitsJSON,
+		Metrics:         a.apiMetrics(),
+		Stats:           a.namespaceStats,
 		OnAccepted: func(ns string, blocking bool) {
 			a.Metrics.Accepted(ns, blocking)
 			if !blocking {

@@ -117,6 +117,9 @@ func (c *Controller) putAction(w http.ResponseWriter, r *http.Request, id auth.I
 	if err != nil {
 		return err
 	}
+	if err := c.checkNotBuiltin(ns, f.Package); err != nil {
+		return err
+	}
 	overwrite, put, err := readPut[whisk.ActionPut](r)
 	if err != nil {
 		return err
@@ -267,6 +270,9 @@ func (c *Controller) checkExec(ctx context.Context, f whisk.FQN, in *whisk.Exec)
 func (c *Controller) deleteAction(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
 	f, err := pathFQN(r, ns)
 	if err != nil {
+		return err
+	}
+	if err := c.checkNotBuiltin(ns, f.Package); err != nil {
 		return err
 	}
 	ctx := r.Context()

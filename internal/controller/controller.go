@@ -83,6 +83,13 @@ type Config struct {
 	// Builtins runs the actions of the built-in packages (kind
 	// "builtin") in process; may be nil.
 	Builtins Builtins
+	// BuiltinPackages are the packages Whirl installs at every start
+	// ("whisk.system/utils"): nobody may change or delete them or their
+	// actions, not even whisk.system's own key (see builtin.go).
+	BuiltinPackages []string
+	// APIHost is the public URL of the API, given to built-in actions as
+	// __OW_API_HOST.
+	APIHost string
 }
 
 // Controller serves the REST API. It is an http.Handler.
