@@ -321,28 +321,26 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		return err
 	}
 	ctrl := controller.New(controller.Config{
-		Builtins:        builtins{feeds: a.feeds, catalog: cat},
-		BuiltinPackages: builtinPackages(),
-		APIHost:         cfg.APIHost,
-		Name:            role.name,
-		Store:           st,
-		Auth:            authn,
-		Throttle:        th,
-		Bus:             a.bus,
-		EntityChanged:   role.entityChanged,
-		Invokers:        role.invokers,
-		DurableBus:      role.durableBus,
-		ResolveKind:     a.resolveKind,
-		Kinds:           a.runtimesInfo,
-		Limits:          cfg.ActionLimits(),
-		PayloadMax:      cfg.Limits.PayloadMax,
-		BlockingWait:    cfg.BlockingWait,
-		SequenceMax:     cfg.Limits.ActionsSequenceMaxLength,
-		ConcurrentMax:   cfg.Limits.ActionsInvokesConcurrent,
-		LimitsJSON:      limits.json,
-		InfoLimits:      cfg.InfoLimitsJSON,
-		Metrics:         a.apiMetrics(),
-		Stats:           a.namespaceStats,
+		Builtins:      builtins{feeds: a.feeds, catalog: cat},
+		Name:          role.name,
+		Store:         st,
+		Auth:          authn,
+		Throttle:      th,
+		Bus:           a.bus,
+		EntityChanged: role.entityChanged,
+		Invokers:      role.invokers,
+		DurableBus:    role.durableBus,
+		ResolveKind:   a.resolveKind,
+		Kinds:         a.runtimesInfo,
+		Limits:        cfg.ActionLimits(),
+		PayloadMax:    cfg.Limits.PayloadMax,
+		BlockingWait:  cfg.BlockingWait,
+		SequenceMax:   cfg.Limits.ActionsSequenceMaxLength,
+		ConcurrentMax: cfg.Limits.ActionsInvokesConcurrent,
+		LimitsJSON:    limits.json,
+		InfoLimits:    cfg.InfoLimitsJSON,
+		Metrics:       a.apiMetrics(),
+		Stats:         a.namespaceStats,
 		OnAccepted: func(ns string, blocking bool) {
 			a.Metrics.Accepted(ns, blocking)
 			if !blocking {
@@ -350,6 +348,10 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 			}
 		},
 		Logger: logger,
+
+		// The catalog and the alarms package: installed above, read-only.
+		BuiltinPackages: builtinPackages(),
+		APIHost:         cfg.APIHost,
 	})
 	a.handler = withHealth(ctrl, a.Store)
 	a.ctrl = ctrl
