@@ -11,8 +11,8 @@ help: ## show the targets
 deps: ## install what the tests need where it is missing (bubblewrap, redis, python3-redis)
 	@./scripts/deps.sh
 
-build: ## build bin/whirl
-	$(GO) build -o bin/whirl ./cmd/whirl
+build: ## build bin/whirl (GET /api/v1 answers the build date as "build")
+	$(GO) build -ldflags "-X github.com/whirlfaas/whirl/internal/controller.buildDate=$$(date -u +%Y-%m-%dT%H:%M:%SZ)" -o bin/whirl ./cmd/whirl
 
 test: deps ## install what is missing, then run every test
 	$(GO) test -count=1 -timeout 20m $(PKGS)

@@ -35,7 +35,7 @@ func (p *PackageWithActions) IsBinding() bool { return p.Binding.Name != "" }
 // View returns p as the API shows it, without actions and feeds.
 func (p *Package) View() *PackageWithActions {
 	v := &PackageWithActions{Namespace: p.Namespace, Name: p.Name, Version: p.Version, Publish: p.Publish,
-		Annotations: p.Annotations, Parameters: p.Parameters, Updated: p.Updated}
+		Annotations: WithBindingAnnotation(p.Annotations, p.Binding), Parameters: p.Parameters, Updated: p.Updated}
 	if p.Binding != nil {
 		v.Binding = *p.Binding
 	}
@@ -60,7 +60,29 @@ func (s *PackageSummary) IsBinding() bool { return s.Binding != nil && s.Binding
 // Summary returns p's list row.
 func (p *Package) Summary() PackageSummary {
 	return PackageSummary{Namespace: p.Namespace, Name: p.Name, Version: p.Version, Publish: p.Publish,
-		Annotations: p.Annotations, Binding: p.Binding, Updated: p.Updated}
+		Annotations: WithBindingAnnotation(p.Annotations, p.Binding), Binding: p.Binding, Updated: p.Updated}
+}
+
+// AnnBinding is the annotation naming the package a binding binds.
+const AnnBinding = "binding"
+
+// WithBindingAnnotation returns anns with OpenWhisk's "binding" annotation
+// ({"namespace", "name"} of the bound package) when b is set, and without
+// any "binding" annotation otherwise: the controller always sets it, a PUT
+// cannot (OpenWhisk's Packages.scala). Clients that only list packages
+// (wskdeploy export) read the binding from it; bindings stored before
+// Whirl set it get it when shown.
+func WithBindingAnnotation(anns KeyValues, b *BindingRef) KeyValues {
+	if anns == nil {
+		anns = KeyValues{}
+	}
+	if b == nil {
+		if anns.Has(AnnBinding) {
+			return anns.Delete(AnnBinding)
+		}
+		return anns
+	}
+	return anns.Delete(AnnBinding).Set(AnnBinding, b)
 }
 
 // packageSummaryJSON is PackageSummary on the wire.

@@ -57,9 +57,10 @@ func TestPackageViews(t *testing.T) {
 	for _, c := range []struct {
 		p       *Package
 		binding string
-	}{{p, `false`}, {bound, `{"namespace":"guest","name":"p"}`}} {
+		ann     string
+	}{{p, `false`, `[]`}, {bound, `{"namespace":"guest","name":"p"}`, `[{"key":"binding","value":{"namespace":"guest","name":"p"}}]`}} {
 		b, _ := json.Marshal(c.p.Summary())
-		want := `{"namespace":"guest","name":"` + c.p.Name + `","version":"0.0.1","publish":false,"annotations":[],"binding":` + c.binding + `,"updated":` + map[bool]string{true: "1", false: "0"}[c.p.Updated == 1] + `}`
+		want := `{"namespace":"guest","name":"` + c.p.Name + `","version":"0.0.1","publish":false,"annotations":` + c.ann + `,"binding":` + c.binding + `,"updated":` + map[bool]string{true: "1", false: "0"}[c.p.Updated == 1] + `}`
 		if string(b) != want {
 			t.Errorf("row: %s\nwant %s", b, want)
 		}

@@ -321,8 +321,12 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 	if err := a.feeds.Install(ctx); err != nil {
 		return err
 	}
+	cat, err := a.installCatalog(ctx, feedEntities)
+	if err != nil {
+		return err
+	}
 	ctrl := controller.New(controller.Config{
-		Builtins:      a.feeds,
+		Builtins:      builtins{feeds: a.feeds, catalog: cat},
 		Name:          role.name,
 		Store:         st,
 		Auth:          authn,
@@ -349,6 +353,10 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 			}
 		},
 		Logger: logger,
+
+		// The catalog and the alarms package: installed above, read-only.
+		BuiltinPackages: builtinPackages(),
+		APIHost:         cfg.APIHost,
 	})
 	a.handler = withHealth(ctrl, a.Store)
 	a.ctrl = ctrl

@@ -100,6 +100,7 @@ var allowed = map[string][]string{
 	"internal/invoker":                 {"internal/bus", "internal/container", "internal/containerpool", "internal/store", "whisk"},
 	"internal/controller":              {"internal/auth", "internal/balancer", "internal/bus", "internal/store", "whisk"},
 	"internal/feeds":                   {"internal/store", "whisk"},
+	"internal/catalog":                 {"internal/store", "whisk"},
 	"internal/proxy":                   {"internal/container", "whisk", "internal/runtimes"},
 	"internal/container/kubernetes":    {"internal/container", "internal/proxy", "internal/runtimes", "whisk"},
 }

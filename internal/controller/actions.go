@@ -117,6 +117,9 @@ func (c *Controller) putAction(w http.ResponseWriter, r *http.Request, id auth.I
 	if err != nil {
 		return err
 	}
+	if err := c.checkNotBuiltin(ns, f.Package); err != nil {
+		return err
+	}
 	overwrite, put, err := readPut[whisk.ActionPut](r)
 	if err != nil {
 		return err
@@ -246,7 +249,9 @@ func (c *Controller) checkExec(ctx context.Context, f whisk.FQN, in *whisk.Exec)
 			return ex, err
 		}
 		ex.Kind = kind
-		if ex.Code == nil || *ex.Code == "" {
+		// OpenWhisk requires code to be a string, not a non-empty one: an
+		// empty action is created and fails only when it runs.
+		if ex.Code == nil {
 			return ex, whisk.BadRequest(whisk.MsgMalformed + "exec.code undefined")
 		}
 	}
@@ -265,6 +270,9 @@ func (c *Controller) checkExec(ctx context.Context, f whisk.FQN, in *whisk.Exec)
 func (c *Controller) deleteAction(w http.ResponseWriter, r *http.Request, id auth.Identity, ns string) error {
 	f, err := pathFQN(r, ns)
 	if err != nil {
+		return err
+	}
+	if err := c.checkNotBuiltin(ns, f.Package); err != nil {
 		return err
 	}
 	ctx := r.Context()

@@ -57,6 +57,9 @@ type swagger struct {
 	BasePath string                           `json:"basePath"`
 	Paths    map[string]map[string]*swaggerOp `json:"paths"`
 	XConfig  json.RawMessage                  `json:"x-ibm-configuration,omitempty"`
+	// XGateway is an imported document's x-gateway-configuration, the
+	// name OpenWhisk's own gateway reads first; kept as given.
+	XGateway json.RawMessage `json:"x-gateway-configuration,omitempty"`
 }
 
 type swaggerInfo struct {
@@ -411,9 +414,9 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // apiTarget checks that an operation's action is one id may point an API
-// at (the entitlement gate: its own, or in a published package) and that
-// it is a web action. Another namespace's action id may not reach answers
-// as a missing one does, so that the answer tells no names.
+// at (the entitlement gate: its own, or in a published package). Another
+// namespace's action id may not reach answers as a missing one does, so
+// that the answer tells no names.
 func (c *Controller) apiTarget(ctx context.Context, id auth.Identity, ns, pkg, name string) (*resolvedAction, error) {
 	full := "/" + ns + "/" + name
 	if pkg != "" {
@@ -431,9 +434,9 @@ func (c *Controller) apiTarget(ctx context.Context, id auth.Identity, ns, pkg, n
 		}
 		return nil, err
 	}
-	if !ra.action.Annotations.Truthy(annWebExport) {
-		return nil, apiErrorf("Action '%s' is not a web action. Issue 'wsk action update \"%s\" --web true' to convert the action to a web action.", full, full)
-	}
+	// Whether the action is a web action is not checked, as OpenWhisk's
+	// route management does not (only the wsk CLI does): the gateway then
+	// answers a call to a non-web action as the web action URL does, 404.
 	return ra, nil
 }
 
@@ -445,6 +448,7 @@ func (c *Controller) importSwagger(ctx context.Context, r *http.Request, id auth
 		BasePath string                                `json:"basePath"`
 		Paths    map[string]map[string]json.RawMessage `json:"paths"`
 		XConfig  json.RawMessage                       `json:"x-ibm-configuration"`
+		XGateway json.RawMessage                       `json:"x-gateway-configuration"`
 	}
 	if err := json.Unmarshal([]byte(text), &raw); err != nil {
 		return nil, apiErrorf("The swagger document is not valid JSON: %v", err)
@@ -458,11 +462,17 @@ func (c *Controller) importSwagger(ctx context.Context, r *http.Request, id auth
 	if !strings.HasPrefix(raw.BasePath, "/") || pathParamRE.MatchString(raw.BasePath) {
 		return nil, apiErrorf("The swagger basePath '%s' must begin with '/' and have no parameters.", raw.BasePath)
 	}
-	sw := &swagger{Swagger: "2.0", Info: *raw.Info, BasePath: raw.BasePath, Paths: map[string]map[string]*swaggerOp{}, XConfig: raw.XConfig}
+	sw := &swagger{Swagger: "2.0", Info: *raw.Info, BasePath: raw.BasePath, Paths: map[string]map[string]*swaggerOp{}, XConfig: raw.XConfig, XGateway: raw.XGateway}
 	if sw.Info.Title == "" {
 		sw.Info.Title = raw.BasePath
 	}
-	targets := ibmTargets(raw.XConfig)
+	// OpenWhisk's gateway reads x-gateway-configuration, and
+	// x-ibm-configuration when there is none (management/lib/swagger.lua).
+	gwConfig := raw.XGateway
+	if len(gwConfig) == 0 || string(gwConfig) == "null" {
+		gwConfig = raw.XConfig
+	}
+	targets := gatewayTargets(gwConfig)
 	for p, ops := range raw.Paths {
 		if !strings.HasPrefix(p, "/") {
 			return nil, apiErrorf("The swagger path '%s' must begin with '/'.", p)
@@ -483,9 +493,16 @@ func (c *Controller) importSwagger(ctx context.Context, r *http.Request, id auth
 			}
 			ext := "json"
 			if op.XOpenWhisk == nil || op.XOpenWhisk.Action == "" {
-				x, ok := parseWebURL(targets[op.OperationID])
+				target, found := targets[op.OperationID]
+				if !found {
+					target, found = targets[""]
+				}
+				x, ok := parseWebURL(target)
+				if !ok && found {
+					return nil, apiErrorf("The swagger operation %s %s has the target-url '%s', which is not a web action URL: Whirl's gateway calls only web actions.", verb, p, target)
+				}
 				if !ok {
-					return nil, apiErrorf("The swagger operation %s %s names no action: it needs an x-openwhisk section (namespace, package, action, url).", verb, p)
+					return nil, apiErrorf("The swagger operation %s %s names no action: it needs an x-openwhisk section (namespace, package, action, url) or a target-url in x-gateway-configuration.", verb, p)
 				}
 				op.XOpenWhisk, ext = x, x.URL
 			} else if u, ok := parseWebURL(op.XOpenWhisk.URL); ok {
@@ -533,12 +550,17 @@ func parseWebURL(u string) (*xOpenWhisk, bool) {
 	return &xOpenWhisk{Namespace: m[1], Package: pkg, Action: m[3], URL: m[4]}, true
 }
 
-// ibmTargets maps operation ids to the target-url of an
-// x-ibm-configuration section.
-func ibmTargets(x json.RawMessage) map[string]string {
+// gatewayTargets maps operation ids to the target-url of an
+// x-gateway-configuration (or x-ibm-configuration) section: the invoke of
+// each case of an operation-switch, or, under "", an invoke at the top of
+// the assembly, which applies to every operation.
+func gatewayTargets(x json.RawMessage) map[string]string {
 	var cfg struct {
 		Assembly struct {
 			Execute []struct {
+				Invoke *struct {
+					Target string `json:"target-url"`
+				} `json:"invoke"`
 				Switch struct {
 					Case []struct {
 						Operations []string `json:"operations"`
@@ -557,6 +579,11 @@ func ibmTargets(x json.RawMessage) map[string]string {
 		return out
 	}
 	for _, e := range cfg.Assembly.Execute {
+		if e.Invoke != nil {
+			if _, ok := out[""]; !ok {
+				out[""] = e.Invoke.Target
+			}
+		}
 		for _, cs := range e.Switch.Case {
 			for _, ex := range cs.Execute {
 				if ex.Invoke != nil {

@@ -155,8 +155,6 @@ func TestAPIGatewayBadInput(t *testing.T) {
 
 	_, err := createAPI(t, c, "/x", "/a", "get", "missing", "json")
 	apiErr(t, err, 502, "Action '/guest/missing' does not exist.")
-	_, err = createAPI(t, c, "/x", "/a", "get", "plain", "json")
-	apiErr(t, err, 502, "Action '/guest/plain' is not a web action.")
 	_, err = createAPI(t, c, "/x", "/a/{id}", "get", "web", "json")
 	apiErr(t, err, 502, "A response type of 'http' is required when using path parameters.")
 	_, err = createAPI(t, c, "/x", "/a", "fetch", "web", "json")

@@ -73,7 +73,9 @@ type Config struct {
 	Stats         func(namespace string) any
 	OnAccepted    func(namespace string, blocking bool) // metrics; may be nil
 	Logger        *slog.Logger
-	Build         string
+	// Build is GET /api/v1's "build" (an ISO 8601 date); BuildDate()
+	// when empty.
+	Build string
 	// EntityChanged, when set, is told of every entity this controller
 	// writes, after its own cache dropped it: scale-out sends it to the
 	// other controllers, whose caches drop it through Invalidate.
@@ -81,6 +83,13 @@ type Config struct {
 	// Builtins runs the actions of the built-in packages (kind
 	// "builtin") in process; may be nil.
 	Builtins Builtins
+	// BuiltinPackages are the packages Whirl installs at every start
+	// ("whisk.system/utils"): nobody may change or delete them or their
+	// actions, not even whisk.system's own key (see builtin.go).
+	BuiltinPackages []string
+	// APIHost is the public URL of the API, given to built-in actions as
+	// __OW_API_HOST.
+	APIHost string
 }
 
 // Controller serves the REST API. It is an http.Handler.
@@ -319,15 +328,17 @@ func (c *Controller) info(w http.ResponseWriter, r *http.Request) {
 func (c *Controller) apiInfo(w http.ResponseWriter, r *http.Request) {
 	build := c.cfg.Build
 	if build == "" {
-		build = "whirl"
+		build = BuildDate()
 	}
+	version := Version()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"description":      "OpenWhisk API",
 		"api_version":      "1.0.0",
 		"api_version_path": "v1",
 		"build":            build,
-		"buildno":          build,
+		"buildno":          version,
 		"swagger_paths":    map[string]string{"ui": "/docs", "api-docs": "/api/v1/api-docs"},
+		"whirl":            map[string]string{"version": version},
 	})
 }
 

@@ -15,14 +15,17 @@ import (
 )
 
 // Builtins runs the actions of Whirl's built-in packages (exec kind
-// "builtin": the /whisk.system/alarms feeds) in process. *feeds.Service
-// satisfies it; app wires it.
+// "builtin": the /whisk.system/alarms feeds, the utils and samples of the
+// catalog) in process. app wires it.
 type Builtins interface {
 	// RunBuiltin runs the built-in action called name (the action's
-	// exec.main) with params, a JSON object. ok false means an
-	// application error whose result carries {"error": ...}; err is a
-	// failure of the system (a whisk internal error).
-	RunBuiltin(ctx context.Context, name string, params json.RawMessage) (result json.RawMessage, ok bool, err error)
+	// exec.main) with params, a JSON object, and env, the variables an
+	// action container gets (__OW_NAMESPACE: the invoking namespace,
+	// __OW_API_HOST, __OW_ACTION_NAME, __OW_ACTIVATION_ID). logs are the
+	// activation's log lines. ok false means an application error whose
+	// result carries {"error": ...}; err is a failure of the system (a
+	// whisk internal error).
+	RunBuiltin(ctx context.Context, name string, env map[string]string, params json.RawMessage) (result json.RawMessage, logs []string, ok bool, err error)
 	// TriggerDeleted tells the provider that trigger namespace/name is
 	// gone, so that no schedule keeps firing it.
 	TriggerDeleted(ctx context.Context, namespace, name string) error
@@ -187,6 +190,9 @@ func (c *Controller) putPackage(w http.ResponseWriter, r *http.Request, id auth.
 	if name == "default" {
 		return whisk.BadRequest(whisk.MsgPackageNameReserved)
 	}
+	if err := c.checkNotBuiltin(ns, name); err != nil {
+		return err
+	}
 	overwrite, put, err := readPut[whisk.PackagePut](r)
 	if err != nil {
 		return err
@@ -234,9 +240,7 @@ func (c *Controller) putPackage(w http.ResponseWriter, r *http.Request, id auth.
 	if p.Parameters == nil {
 		p.Parameters = whisk.KeyValues{}
 	}
-	if p.Annotations == nil {
-		p.Annotations = whisk.KeyValues{}
-	}
+	p.Annotations = whisk.WithBindingAnnotation(p.Annotations, p.Binding)
 	p.Updated = time.Now().UnixMilli()
 	doc, err := json.Marshal(&p)
 	if err != nil {
@@ -299,6 +303,9 @@ func (c *Controller) deletePackage(w http.ResponseWriter, r *http.Request, id au
 	if err != nil {
 		return err
 	}
+	if err := c.checkNotBuiltin(ns, name); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	p, rev, err := c.getPackage(ctx, ns, name)
 	if err != nil {
@@ -343,7 +350,16 @@ func (c *Controller) runBuiltin(ctx context.Context, inv *invocation, aid string
 	}
 	a := inv.ra.action
 	start := time.Now()
-	res, ok, err := c.cfg.Builtins.RunBuiltin(ctx, a.Exec.Main, inv.params)
+	env := map[string]string{
+		"__OW_NAMESPACE":     inv.id.Namespace,
+		"__OW_API_HOST":      c.cfg.APIHost,
+		"__OW_ACTION_NAME":   a.FQN().String(),
+		"__OW_ACTIVATION_ID": aid,
+	}
+	res, logs, ok, err := c.cfg.Builtins.RunBuiltin(ctx, a.Exec.Main, env, inv.params)
+	if logs == nil {
+		logs = []string{}
+	}
 	resp := whisk.Response{StatusCode: whisk.StatusSuccess, Result: res}
 	switch {
 	case err != nil:
@@ -356,7 +372,7 @@ func (c *Controller) runBuiltin(ctx context.Context, inv *invocation, aid string
 	act := &whisk.Activation{
 		Namespace: inv.id.Namespace, Name: a.Name, Version: a.Version, Subject: inv.id.Subject,
 		ActivationID: aid, Start: start.UnixMilli(), End: end.UnixMilli(), Duration: end.Sub(start).Milliseconds(),
-		Cause: inv.cause, Response: resp, Logs: []string{}, Publish: false,
+		Cause: inv.cause, Response: resp, Logs: logs, Publish: false,
 		Annotations: whisk.KeyValues{}.Set("path", a.FQN().Path()).Set("waitTime", 0).Set("kind", a.Exec.Kind).
 			Set("limits", a.Limits).Merge(inv.ra.annotations).Merge(inv.annotations),
 	}

@@ -136,18 +136,20 @@ func (e appError) Error() string { return string(e) }
 // RunBuiltin runs the feed action name (alarm, interval, once) with
 // params: the feed lifecycle (CREATE, READ, UPDATE, DELETE, PAUSE,
 // UNPAUSE) as docs/feeds.md describes it.
-func (s *Service) RunBuiltin(ctx context.Context, name string, params json.RawMessage) (json.RawMessage, bool, error) {
+// env (the action container's __OW_* variables) is not used: the
+// feed authenticates the authKey parameter. Feeds write no logs.
+func (s *Service) RunBuiltin(ctx context.Context, name string, env map[string]string, params json.RawMessage) (json.RawMessage, []string, bool, error) {
 	res, err := s.lifecycle(ctx, name, params)
 	var ae appError
 	if errors.As(err, &ae) {
 		b, _ := json.Marshal(map[string]string{"error": string(ae)})
-		return b, false, nil
+		return b, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	b, err := json.Marshal(res)
-	return b, true, err
+	return b, nil, true, err
 }
 
 func (s *Service) lifecycle(ctx context.Context, feed string, params json.RawMessage) (any, error) {

@@ -57,7 +57,7 @@ func newService(st store.Store, now func() time.Time) *feeds.Service {
 func call(t *testing.T, s *feeds.Service, feed string, p map[string]any) (map[string]any, bool) {
 	t.Helper()
 	b, _ := json.Marshal(p)
-	res, ok, err := s.RunBuiltin(context.Background(), feed, b)
+	res, _, ok, err := s.RunBuiltin(context.Background(), feed, nil, b)
 	if err != nil {
 		t.Fatal(err)
 	}
