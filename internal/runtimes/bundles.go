@@ -215,7 +215,7 @@ func MissingSummary(st []Status) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return "runtime libraries missing, actions importing them fail: " + strings.Join(parts, "; ") + "; or run make deps"
+	return "runtime libraries missing, actions importing them fail: " + strings.Join(parts, "; ") + " (whirl runtimes lists them; make deps installs all in a checkout)"
 }
 
 // InstallNode installs the Node.js bundle into libDir with npm ci from the
