@@ -8,7 +8,7 @@ PKGS  ?= ./...
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-deps: ## install what the tests need where it is missing (bubblewrap, redis, python3-redis)
+deps: ## install what the tests need where it is missing (bubblewrap, redis, the runtime libraries)
 	@./scripts/deps.sh
 
 build: ## build bin/whirl (GET /api/v1 answers the build date as "build")

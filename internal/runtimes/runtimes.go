@@ -396,12 +396,22 @@ var (
 	pythonErr  error
 )
 
-// FindPython resolves python3 on PATH to the interpreter binary it runs
-// (pyenv and similar shims cost ~100 ms per start) and its minor version.
-// The answer is computed once per process.
+// DebianPython is the system's interpreter on Debian and its derivatives,
+// the one Debian's python3-* packages are built for.
+const DebianPython = "/usr/bin/python3"
+
+// FindPython returns the interpreter python actions run on and its minor
+// version: the system's DebianPython when the machine has one (Debian's
+// packages, the python bundle, are built for its minor version, and it is
+// reachable from the sandbox where a pyenv build under /root is not), else
+// python3 on PATH resolved to the binary it runs (pyenv and similar shims
+// cost ~100 ms per start). The answer is computed once per process.
 func FindPython() (Python, error) {
 	pythonOnce.Do(func() {
-		p, err := exec.LookPath("python3")
+		p, err := exec.LookPath(DebianPython)
+		if err != nil {
+			p, err = exec.LookPath("python3")
+		}
 		if err != nil {
 			pythonErr = fmt.Errorf("find python3: %w", err)
 			return

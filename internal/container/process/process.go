@@ -112,6 +112,10 @@ type Options struct {
 	// gets a CFS quota of UserCPUs * memory / UserMemoryMB CPUs (OpenWhisk's
 	// container-pool.user-cpus). 0 means no quota.
 	UserCPUs float64
+	// RuntimeLibDir is Whirl's runtime library directory, where the
+	// Node.js bundle is installed (see runtimes.LibDir, the default when
+	// empty).
+	RuntimeLibDir string
 	// FreezeAfter is how long a container stays idle after an activation
 	// before its processes are frozen (cgroup freezer); 0 means
 	// DefaultFreezeAfter, negative never freezes.
@@ -135,6 +139,10 @@ type Factory struct {
 	net      netTools  // the tools of NetworkIsolated
 	policy   netPolicy // what NetworkIsolated lets through
 	resolv   string    // resolv.conf of isolated containers, "" if not bound
+	libDir   string    // Whirl's runtime library directory (see libs.go)
+	nodeLib  string    // the Node.js bundle's node_modules in it
+	// nodeLibErr says why the sandbox cannot see nodeLib, nil when it can.
+	nodeLibErr error
 
 	freezeAfter time.Duration // < 0: never freeze
 	leftovers   []string      // what reapLeftovers removed at New
@@ -221,6 +229,9 @@ func New(opts Options) (*Factory, error) {
 	if err := os.WriteFile(filepath.Join(f.launcher, "launcher.js"), runtimes.NodeLauncher(), 0o644); err != nil {
 		return nil, fmt.Errorf("process factory: %w", err)
 	}
+	if err := f.setupLibs(); err != nil {
+		return nil, fmt.Errorf("process factory: %w", err)
+	}
 	if err := f.setupNetwork(); err != nil {
 		return nil, fmt.Errorf("process factory: %w", err)
 	}
@@ -268,11 +279,15 @@ func New(opts Options) (*Factory, error) {
 	if f.goCmd == "" {
 		f.goCmd, _ = lookPath("go")
 	}
+	if m := runtimes.MissingSummary(f.Bundles()); m != "" {
+		f.warning = strings.TrimPrefix(f.warning+"; "+m, "; ")
+	}
 	return f, nil
 }
 
 // Warning is a message to print once when the factory runs without the
-// sandbox it was asked to use ("auto" without bubblewrap); "" otherwise.
+// sandbox it was asked to use ("auto" without bubblewrap) or a runtime's
+// bundled libraries are missing (one line for all); "" otherwise.
 func (f *Factory) Warning() string { return f.warning }
 
 // Sandboxed reports whether containers run under bubblewrap.
@@ -404,6 +419,11 @@ func (f *Factory) baseEnv(spec container.Spec) []string {
 	}
 	if f.opts.APIHost != "" {
 		env["__OW_API_HOST"] = f.opts.APIHost
+	}
+	if runtimes.FamilyOf(spec.Kind) == runtimes.FamilyNodejs {
+		if p := f.nodePath(); p != "" {
+			env["NODE_PATH"] = p
+		}
 	}
 	for k, v := range spec.Env {
 		env[k] = v

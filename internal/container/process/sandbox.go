@@ -36,7 +36,8 @@ func (f *Factory) bwrapBase(hostname string) []string {
 
 // bwrapArgs returns the bubblewrap arguments that put argv in a sandbox
 // whose only writable place is a private /tmp and whose only view of Whirl's
-// files is the container's own directory dir and the launchers (read-only).
+// files is the container's own directory dir, the launchers and the
+// runtime libraries (read-only, see libs.go).
 func (f *Factory) bwrapArgs(dir string, argv []string) []string {
 	a := f.bwrapBase("action")
 	switch f.netMode {
@@ -49,7 +50,9 @@ func (f *Factory) bwrapArgs(dir string, argv []string) []string {
 			a = append(a, "--ro-bind", filepath.Join(f.launcher, "resolv.conf"), f.resolv)
 		}
 	}
-	a = append(a, "--ro-bind", f.launcher, f.launcher, "--ro-bind", dir, dir, "--chdir", dir, "--")
+	a = append(a, "--ro-bind", f.launcher, f.launcher)
+	a = append(a, f.libBinds()...)
+	a = append(a, "--ro-bind", dir, dir, "--chdir", dir, "--")
 	return append(a, argv...)
 }
 
