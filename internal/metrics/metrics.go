@@ -68,7 +68,10 @@ type completionChildren struct {
 }
 
 // nsStats is the per-second record of one namespace.
-type nsStats struct{ ring ring }
+type nsStats struct {
+	ring ring
+	c    nsCounters // cumulative, for History
+}
 
 // Option configures Metrics.
 type Option func(*Metrics)
@@ -158,7 +161,12 @@ func (m *Metrics) complete(namespace, action, status, start string, d time.Durat
 
 	sec := m.now().Unix()
 	m.all.add(sec, async)
-	m.nsStats(namespace).ring.add(sec, async)
+	ns := m.nsStats(namespace)
+	ns.ring.add(sec, async)
+	ns.c.count(status, start, d, async)
+	if async {
+		ns.c.queued.Add(-1)
+	}
 	if async {
 		m.asyncCounter(namespace).Inc()
 	}
@@ -197,6 +205,7 @@ func (m *Metrics) Accepted(namespace string, blocking bool) {
 		kids[1].Inc()
 	} else {
 		kids[0].Inc()
+		m.nsStats(namespace).c.queued.Add(1)
 	}
 }
 
