@@ -89,6 +89,13 @@ type Console struct {
 	mu   sync.Mutex
 	last int64         // the Unix second of the latest sample
 	tick chan struct{} // closed at the next sample
+
+	// done is closed when a server that served a stream shuts down:
+	// streams never end by themselves, and http.Server.Shutdown waits
+	// for every request.
+	done      chan struct{}
+	closeOnce sync.Once
+	servers   sync.Map // *http.Server -> struct{}: OnShutdown registered
 }
 
 // New returns a console over cfg.
@@ -110,6 +117,7 @@ func New(cfg Config) *Console {
 		files:   http.StripPrefix(Prefix+"/static/", http.FileServerFS(sub)),
 		index:   index,
 		tick:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -135,6 +143,17 @@ func (c *Console) sample(now time.Time) {
 	close(c.tick)
 	c.tick = make(chan struct{})
 	c.mu.Unlock()
+}
+
+// endStreamsOnShutdown makes the shutdown of r's server end every stream.
+func (c *Console) endStreamsOnShutdown(r *http.Request) {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil {
+		return
+	}
+	if _, loaded := c.servers.LoadOrStore(srv, struct{}{}); !loaded {
+		srv.RegisterOnShutdown(func() { c.closeOnce.Do(func() { close(c.done) }) })
+	}
 }
 
 // next returns the channel closed at the next sample, and the second of

@@ -47,6 +47,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "The server could not authenticate the request at the moment.")
 		return
 	}
+	c.endStreamsOnShutdown(r)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -73,6 +74,8 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	for n := 1; ; n++ {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-c.done:
 			return
 		case <-tick:
 		}

@@ -91,7 +91,7 @@ document.addEventListener("click", (e) => {
 });
 window.addEventListener("popstate", () => render());
 
-function render() {
+function render(first) {
   stopView();
   stopView = () => {};
   const rest = location.pathname.slice(BASE.length).replace(/^\/+/, "");
@@ -109,7 +109,9 @@ function render() {
     rules: () => listPage("rules"), packages: () => listPage("packages"), apis: apisPage, pool: poolPage, edit: () => editAction(name) };
   const view = views[section] || (() => main.append(h("h1", { text: "Not found" }), h("p", { text: "No such page in the console." })));
   Promise.resolve(view()).catch((err) => { if (err.message !== "unauthorized") main.append(errorBox(err)); });
-  main.focus({ preventScroll: true });
+  // After a move inside the console, focus the new content (the first
+  // page load leaves focus at the start, where Tab finds the skip link).
+  if (!first) main.focus({ preventScroll: true });
 }
 
 // ---- log in ----
@@ -516,5 +518,5 @@ document.getElementById("theme").addEventListener("click", () => {
   setTheme(t);
 });
 document.getElementById("logout").addEventListener("click", () => logout());
-render();
+render(true);
 if (authKey()) startStream();
