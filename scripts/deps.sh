@@ -12,6 +12,8 @@ command -v slirp4netns >/dev/null 2>&1 || need+=(slirp4netns)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -d /usr/lib/python3/dist-packages/redis ] || need+=(python3-redis)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
+# chromium: the console's browser tests drive it headless (chromedp).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # nats-server: the NATS bus tests start their own (with authorization).
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 

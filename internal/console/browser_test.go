@@ -55,7 +55,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(1100, 760),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
@@ -99,11 +99,11 @@ func TestConsoleInBrowser(t *testing.T) {
 			if shots == "" {
 				return nil
 			}
-			b, err := chromedp.FullScreenshot(80)(ctx, tg)
+			b, err := chromedp.CaptureScreenshot()(ctx, tg)
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(filepath.Join(shots, name+".jpg"), b, 0o644)
+			return os.WriteFile(filepath.Join(shots, name+".png"), b, 0o644)
 		})
 	}
 

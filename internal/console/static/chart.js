@@ -36,7 +36,7 @@ export function lineChart(title, names, unit, id) {
   figure.append(svg, legend);
 
   function draw(series, from, to) {
-    const W = 400, H = 140, L = 34, B = 16, T = 6;
+    const W = 400, H = 140, L = 46, B = 16, T = 6;
     let max = 0, sum = 0;
     for (const s of series) for (const [t, v] of s.values) if (t > from && t <= to) { max = Math.max(max, v); sum += v; }
     const top = niceMax(max);
