@@ -90,7 +90,7 @@ func New(opts ...Option) *Metrics {
 	m.started = m.now()
 	m.activations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "whirl_activations_total",
-		Help: "Activations completed, by namespace, action, status (success, application_error, developer_error, whisk_error) and start kind (cold, prewarm, warm, none).",
+		Help: "Activations completed, by namespace, action, status (as the record spells it: success, application error, action developer error, whisk internal error) and start kind (cold, prewarm, warm, none).",
 	}, []string{"namespace", "action", "status", "start"})
 	m.asyncDone = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "whirl_async_activations_completed_total",
