@@ -27,6 +27,8 @@ for pm in python3-requests:requests python3-bs4:bs4 python3-lxml:lxml \
 done
 # npm installs the Node.js bundle below.
 command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1 || need+=(npm)
+# chromium: the console's browser tests drive it headless (chromedp).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # nats-server: the NATS bus tests start their own (with authorization).
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 

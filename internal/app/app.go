@@ -358,7 +358,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		BuiltinPackages: builtinPackages(),
 		APIHost:         cfg.APIHost,
 	})
-	a.handler = withHealth(ctrl, a.Store)
+	a.handler = a.withConsole(withHealth(ctrl, a.Store), authn)
 	a.ctrl = ctrl
 	if err := ctrl.Start(a.ctx); err != nil {
 		return err

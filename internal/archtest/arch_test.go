@@ -95,6 +95,7 @@ var allowed = map[string][]string{
 	"internal/auth":                    {"internal/store", "whisk"},
 	"internal/throttle":                {"whisk"},
 	"internal/metrics":                 {},
+	"internal/console":                 {"internal/auth", "internal/metrics", "whisk"},
 	"internal/balancer":                {"internal/bus", "internal/store", "whisk"},
 	"internal/containerpool":           {"internal/container", "whisk"},
 	"internal/invoker":                 {"internal/bus", "internal/container", "internal/containerpool", "internal/store", "whisk"},

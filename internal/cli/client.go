@@ -58,6 +58,7 @@ func addClientCommands(root *cobra.Command, e *env) {
 		w.apiCmd(),
 		w.namespaceCmd(),
 		w.listCmd(),
+		w.consoleCmd(),
 		completionCmd(root),
 	)
 	if w.prog == "wsk" {

@@ -69,7 +69,10 @@ type completionChildren struct {
 }
 
 // nsStats is the per-second record of one namespace.
-type nsStats struct{ ring ring }
+type nsStats struct {
+	ring ring
+	c    nsCounters // cumulative, for History
+}
 
 // Option configures Metrics.
 type Option func(*Metrics)
@@ -88,7 +91,7 @@ func New(opts ...Option) *Metrics {
 	m.started = m.now()
 	m.activations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "whirl_activations_total",
-		Help: "Activations completed, by namespace, action, status (success, application_error, developer_error, whisk_error) and start kind (cold, prewarm, warm, none).",
+		Help: "Activations completed, by namespace, action, status (as the record spells it: success, application error, action developer error, whisk internal error) and start kind (cold, prewarm, warm, none).",
 	}, []string{"namespace", "action", "status", "start"})
 	m.asyncDone = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "whirl_async_activations_completed_total",
@@ -160,7 +163,12 @@ func (m *Metrics) complete(namespace, action, status, start string, d time.Durat
 
 	sec := m.now().Unix()
 	m.all.add(sec, async)
-	m.nsStats(namespace).ring.add(sec, async)
+	ns := m.nsStats(namespace)
+	ns.ring.add(sec, async)
+	ns.c.count(status, start, d, async)
+	if async {
+		ns.c.queued.Add(-1)
+	}
 	if async {
 		m.asyncCounter(namespace).Inc()
 	}
@@ -199,6 +207,7 @@ func (m *Metrics) Accepted(namespace string, blocking bool) {
 		kids[1].Inc()
 	} else {
 		kids[0].Inc()
+		m.nsStats(namespace).c.queued.Add(1)
 	}
 }
 

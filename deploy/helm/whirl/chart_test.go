@@ -135,6 +135,7 @@ func values(t *testing.T, set map[string]any) map[string]any {
 		"Values":  v,
 		"Release": map[string]any{"Name": "demo", "Namespace": "whirl"},
 		"Chart":   map[string]any{"Name": "whirl", "AppVersion": "0.1.0"},
+		"Files":   chartFiles{},
 	}
 }
 
@@ -334,4 +335,13 @@ func TestApiHostRequired(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "apiHost is required") {
 		t.Fatalf("render without apiHost: err = %v", err)
 	}
+}
+
+// chartFiles is Helm's .Files: the chart's own files.
+type chartFiles struct{}
+
+// Get returns the chart file name, or "" as Helm does when it is missing.
+func (chartFiles) Get(name string) string {
+	b, _ := os.ReadFile(name)
+	return string(b)
 }
