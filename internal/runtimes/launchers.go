@@ -8,6 +8,7 @@ import (
 )
 
 //go:embed launchers/launcher.py launchers/launcher.js launchers/gomain.go.tmpl
+//go:embed launchers/launcher.php launchers/launcher.rb launchers/WhirlLauncher.java
 var launchers embed.FS
 
 // PythonLauncher returns launcher.py: once started it writes ReadyLine on

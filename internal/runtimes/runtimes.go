@@ -10,7 +10,6 @@
 package runtimes
 
 import (
-	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -35,6 +34,9 @@ const (
 	FamilyPython = "python"
 	FamilyNodejs = "nodejs"
 	FamilyGo     = "go"
+	FamilyJava   = "java"
+	FamilyPHP    = "php"
+	FamilyRuby   = "ruby"
 	// FamilyBlackbox runs an executable (or a zip holding exec) that speaks
 	// the action-loop protocol itself.
 	FamilyBlackbox = "blackbox"
@@ -166,29 +168,25 @@ func Load(path string) (*Manifest, error) {
 	return m, nil
 }
 
-// Parse parses a manifest. "${PYTHON}" and "${GO}" in it are replaced by the
-// local python minor version ("3.11") and Go minor version ("1.26").
+// Parse parses a manifest. "${PYTHON}" and "${GO}" in a kind entry are
+// replaced by the local python minor version ("3.11") and Go minor version
+// ("1.26"); such a templated entry replaces a listed entry of the same kind,
+// so that a manifest may list OpenWhisk's kinds and still make the local
+// version the default.
 func Parse(b []byte) (*Manifest, error) {
-	if bytes.Contains(b, []byte("${PYTHON}")) {
-		v := "3"
-		if p, err := FindPython(); err == nil {
-			v = p.Version
-		}
-		b = bytes.ReplaceAll(b, []byte("${PYTHON}"), []byte(v))
-	}
-	b = bytes.ReplaceAll(b, []byte("${GO}"), []byte(GoVersion()))
 	var mj ManifestJSON
 	if err := json.Unmarshal(b, &mj); err != nil {
 		return nil, fmt.Errorf("parse runtimes manifest: %w", err)
 	}
 	m := &Manifest{kinds: map[string]Kind{}, defaults: map[string]string{}, blackboxes: mj.Blackboxes}
 	for family, kinds := range mj.Runtimes {
+		kinds, err := expandTemplates(family, kinds)
+		if err != nil {
+			return nil, err
+		}
 		for _, kj := range kinds {
 			if !strings.HasPrefix(kj.Kind, family+":") {
 				return nil, fmt.Errorf("runtimes manifest: kind %q is not in family %q", kj.Kind, family)
-			}
-			if _, dup := m.kinds[kj.Kind]; dup {
-				return nil, fmt.Errorf("runtimes manifest: kind %q listed twice", kj.Kind)
 			}
 			k := Kind{Kind: kj.Kind, Family: family, Default: kj.Default, Image: kj.Image, Deprecated: kj.Deprecated, RequireMain: kj.RequireMain}
 			for _, sc := range kj.StemCells {
@@ -213,8 +211,75 @@ func Parse(b []byte) (*Manifest, error) {
 	}
 	m.kinds[whisk.KindBlackbox] = Kind{Kind: whisk.KindBlackbox, Family: FamilyBlackbox}
 	m.order = append(m.order, whisk.KindBlackbox)
-	sort.Strings(m.order)
+	sort.Slice(m.order, func(i, j int) bool { return kindLess(m.order[i], m.order[j]) })
 	return m, nil
+}
+
+// expandTemplates substitutes the local versions in a family's entries and
+// lets each templated entry replace the listed entry of the same kind (and
+// take the default from the others). Two listed entries of one kind are an
+// error.
+func expandTemplates(family string, kinds []KindJSON) ([]KindJSON, error) {
+	var out []KindJSON
+	at := map[string]int{}
+	templated := map[string]bool{}
+	for _, kj := range kinds {
+		tmpl := strings.Contains(kj.Kind, "${")
+		if tmpl {
+			kj.Kind = expandVersions(kj.Kind)
+			kj.Image.Prefix, kj.Image.Name, kj.Image.Tag = expandVersions(kj.Image.Prefix), expandVersions(kj.Image.Name), expandVersions(kj.Image.Tag)
+		}
+		i, dup := at[kj.Kind]
+		switch {
+		case !dup:
+			at[kj.Kind] = len(out)
+			templated[kj.Kind] = tmpl
+			out = append(out, kj)
+		case tmpl && !templated[kj.Kind]:
+			templated[kj.Kind] = true
+			out[i] = kj
+		case !tmpl && templated[kj.Kind]:
+			// The template already holds this kind.
+		default:
+			return nil, fmt.Errorf("runtimes manifest: kind %q listed twice", kj.Kind)
+		}
+	}
+	for kind, tmpl := range templated {
+		if tmpl && out[at[kind]].Default {
+			for i := range out {
+				if out[i].Kind != kind {
+					out[i].Default = false
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// expandVersions replaces ${PYTHON} and ${GO} by the local minor versions
+// (python "3" when the machine has no python3).
+func expandVersions(s string) string {
+	if strings.Contains(s, "${PYTHON}") {
+		v := "3"
+		if p, err := FindPython(); err == nil {
+			v = p.Version
+		}
+		s = strings.ReplaceAll(s, "${PYTHON}", v)
+	}
+	return strings.ReplaceAll(s, "${GO}", GoVersion())
+}
+
+// kindLess orders kinds by name, then by version number ("python:3.9"
+// before "python:3.10").
+func kindLess(a, b string) bool {
+	fa, fb := FamilyOf(a), FamilyOf(b)
+	if fa != fb || !strings.Contains(a, ":") || !strings.Contains(b, ":") {
+		return a < b
+	}
+	if versionLess(a, b) || versionLess(b, a) {
+		return versionLess(a, b)
+	}
+	return a < b
 }
 
 func parseStemCell(sc StemCellJSON) (StemCell, error) {

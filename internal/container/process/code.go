@@ -49,7 +49,7 @@ func (c *Container) prepare(ctx context.Context, req container.InitRequest) (*pr
 	if req.Binary && !zipped && c.family != runtimes.FamilyBlackbox && c.family != runtimes.FamilyGo {
 		return nil, initErr("The action's binary code is not a zip file.")
 	}
-	if zipped {
+	if zipped && c.family != runtimes.FamilyJava { // a jar stays whole
 		if err := unzip(req.Code, code, MaxCodeBytes); err != nil {
 			return nil, err
 		}
@@ -66,6 +66,12 @@ func (c *Container) prepare(ctx context.Context, req container.InitRequest) (*pr
 		return c.prepareNode(root, zipped, req)
 	case runtimes.FamilyGo:
 		return c.prepareGo(ctx, root, zipped, req)
+	case runtimes.FamilyJava:
+		return c.prepareJava(root, zipped, req)
+	case runtimes.FamilyPHP:
+		return c.preparePHP(root, zipped, req)
+	case runtimes.FamilyRuby:
+		return c.prepareRuby(root, zipped, req)
 	default:
 		return c.prepareNative(root, zipped, req)
 	}
@@ -81,7 +87,10 @@ func (c *Container) preparePython(root *os.Root, zipped bool, req container.Init
 		}
 		return p, nil
 	}
-	local := c.f.python.Version
+	local := c.interp.Version
+	if local == "" {
+		local = c.f.python.Version
+	}
 	_, venvErr := root.Stat("virtualenv")
 	if _, err := root.Stat("requirements.txt"); err == nil && venvErr != nil {
 		return nil, initErr("The zip file has a requirements.txt but no virtualenv/ folder: Whirl does not install packages at init. "+

@@ -26,6 +26,7 @@ type Container struct {
 	id     string
 	spec   container.Spec
 	family string
+	interp runtimes.Interpreter // what runs the kind (interp.go)
 	dir    string
 	logs   *logCollector
 

@@ -150,6 +150,9 @@ type Factory struct {
 
 	noPtrace atomic.Bool // ptrace was refused: gate starts with /bin/sh
 
+	interps []runtimes.Interpreter // local interpreters (interp.go)
+	javaMu  sync.Mutex             // held while compiling the java launcher
+
 	mu         sync.Mutex
 	containers map[string]*Container
 	builds     map[string]*buildOnce
@@ -279,6 +282,9 @@ func New(opts Options) (*Factory, error) {
 	if f.goCmd == "" {
 		f.goCmd, _ = lookPath("go")
 	}
+	if err := f.setupInterpreters(); err != nil {
+		return nil, fmt.Errorf("process factory: %w", err)
+	}
 	if m := runtimes.MissingSummary(f.Bundles()); m != "" {
 		f.warning = strings.TrimPrefix(f.warning+"; "+m, "; ")
 	}
@@ -294,8 +300,9 @@ func (f *Factory) Warning() string { return f.warning }
 func (f *Factory) Sandboxed() bool { return f.bwrap != "" }
 
 // Kinds reports the kind families this factory can run on this machine:
-// "python", "nodejs", "go" and "blackbox" when their tools are installed.
-// Any kind of a listed family is accepted by Create.
+// "python", "nodejs", "go", "java", "php", "ruby" when an interpreter of
+// theirs is installed, and "blackbox". Any kind of a listed family is
+// accepted by Create, which runs it on the nearest version (Interpreter).
 func (f *Factory) Kinds() []string {
 	var k []string
 	if f.pyErr == nil {
@@ -306,6 +313,14 @@ func (f *Factory) Kinds() []string {
 	}
 	if f.goCmd != "" {
 		k = append(k, runtimes.FamilyGo)
+	}
+	for _, fam := range []string{runtimes.FamilyJava, runtimes.FamilyPHP, runtimes.FamilyRuby} {
+		for _, in := range f.interps {
+			if in.Family == fam {
+				k = append(k, fam)
+				break
+			}
+		}
 	}
 	return append(k, runtimes.FamilyBlackbox)
 }
@@ -329,23 +344,34 @@ func (f *Factory) supports(family string) bool {
 func (f *Factory) Create(ctx context.Context, spec container.Spec) (container.Container, error) {
 	family := runtimes.FamilyOf(spec.Kind)
 	if !f.supports(family) {
-		return nil, fmt.Errorf("create %s: %w", spec.Kind, container.ErrUnsupportedKind)
+		// The invoker reports the message (what to install) as the
+		// activation's developer error.
+		return nil, fmt.Errorf("create %s: %w: %w", spec.Kind, container.ErrUnsupportedKind, &container.InitError{Message: (&runtimes.MissingError{Kind: spec.Kind}).Error()})
+	}
+	var interp runtimes.Interpreter
+	if family != runtimes.FamilyBlackbox {
+		in, err := f.Interpreter(spec.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w: %w", spec.Kind, container.ErrUnsupportedKind, &container.InitError{Message: err.Error()})
+		}
+		interp = in
 	}
 	id := newID()
 	dir := filepath.Join(f.opts.WorkDir, "c", f.owned(id))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
-	c := &Container{f: f, id: id, spec: spec, family: family, dir: dir, logs: newLogCollector(), pending: map[string]chan []byte{}}
+	c := &Container{f: f, id: id, spec: spec, family: family, interp: interp, dir: dir, logs: newLogCollector(), pending: map[string]chan []byte{}}
 	f.mu.Lock()
 	f.containers[id] = c
 	f.mu.Unlock()
-	var argv []string
-	switch family {
-	case runtimes.FamilyPython:
-		argv = append(append([]string{f.python.Path}, runtimes.PythonFlags...), filepath.Join(f.launcher, "launcher.py"))
-	case runtimes.FamilyNodejs:
-		argv = []string{f.node, filepath.Join(f.launcher, "launcher.js")}
+	if note := substituteNote(spec.Kind, interp); note != "" {
+		c.logs.add(1, []byte(note), time.Now())
+	}
+	argv, err := f.launcherArgv(ctx, spec, interp)
+	if err != nil {
+		c.Destroy(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("create %s: %w", spec.Kind, err)
 	}
 	if argv != nil {
 		c.awaitReady = true
