@@ -2,6 +2,7 @@
 # Installs what Whirl's tests need on a fresh Debian machine, where missing:
 # bubblewrap (the action sandbox), slirp4netns and nftables (the isolated
 # action network), redis-server and python3-redis (the read-py example),
+# the java, php and ruby runtimes (a JDK, Gson, php-cli, ruby),
 # and the runtime libraries OpenWhisk's images bundle (docs/runtimes.md):
 # Debian's python3-* packages for python actions, and the openwhisk client
 # for Node.js actions, installed with npm ci from the lockfile in
@@ -29,6 +30,13 @@ done
 command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1 || need+=(npm)
 # chromium: the console's browser tests drive it headless (chromedp).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The java, php and ruby runtimes (docs/runtimes.md): a JDK (javac compiles
+# the java launcher; ~115 MB, about 30 s to install), Gson (on java actions'
+# class path, as in OpenWhisk's image), PHP's command line and Ruby.
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+[ -f /usr/share/java/gson.jar ] || need+=(libgoogle-gson-java)
+command -v php >/dev/null 2>&1 || need+=(php-cli)
+command -v ruby >/dev/null 2>&1 || need+=(ruby)
 # nats-server: the NATS bus tests start their own (with authorization).
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 

@@ -430,12 +430,32 @@ func (o observer) ActivationCompleted(ns, action, status, start string, async bo
 
 func (o observer) Running(delta int) { o.m.InFlight(delta) }
 
+// runtimesInfo is GET /'s "runtimes": OpenWhisk's fields of each kind and,
+// where the factory runs kinds on local interpreters, what runs it
+// ("runsOn") or what to install ("missing").
 func (a *App) runtimesInfo() map[string]any {
 	out := map[string]any{}
+	local, _ := a.factory.(interface {
+		Interpreter(kind string) (runtimes.Interpreter, error)
+	})
 	for _, k := range a.manifest.Kinds() {
 		fam := runtimes.FamilyOf(k)
 		list, _ := out[fam].([]map[string]any)
-		out[fam] = append(list, map[string]any{"kind": k, "default": a.manifest.DefaultKind(fam) == k})
+		e := map[string]any{"kind": k, "default": a.manifest.DefaultKind(fam) == k}
+		if mk, ok := a.manifest.Lookup(k); ok && fam != runtimes.FamilyBlackbox {
+			e["image"], e["deprecated"] = mk.Image, mk.Deprecated
+			if mk.RequireMain {
+				e["requireMain"] = true
+			}
+			if local != nil {
+				if in, err := local.Interpreter(k); err == nil {
+					e["runsOn"] = in.String()
+				} else {
+					e["missing"] = err.Error()
+				}
+			}
+		}
+		out[fam] = append(list, e)
 	}
 	return out
 }

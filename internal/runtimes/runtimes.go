@@ -412,6 +412,12 @@ func versionLess(a, b string) bool {
 	return len(pa) < len(pb)
 }
 
+// Lookup returns the manifest's entry of exactly kind, deprecated or not.
+func (m *Manifest) Lookup(kind string) (Kind, bool) {
+	k, ok := m.kinds[kind]
+	return k, ok
+}
+
 // Kinds returns every kind in the manifest, sorted, including blackbox.
 func (m *Manifest) Kinds() []string { return append([]string(nil), m.order...) }
 

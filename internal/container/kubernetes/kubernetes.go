@@ -188,9 +188,11 @@ func (f *Factory) image(spec container.Spec) (string, []string, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %s: %v", container.ErrUnsupportedKind, spec.Kind, err)
 	}
-	if f.opts.Image != "" {
+	if f.opts.Image != "" && runtimes.HasLauncher(k.Family) {
 		return f.opts.Image, []string{"--kind", k.Kind}, nil
 	}
+	// Whirl's image has no runtime for dotnet, swift or rust: their kinds
+	// run in the manifest's image, OpenWhisk's.
 	return k.Image.String(), nil, nil
 }
 

@@ -519,3 +519,27 @@ func TestUnsupportedKind(t *testing.T) {
 		t.Fatalf("blackbox without image: err = %v, want ErrUnsupportedKind", err)
 	}
 }
+
+// TestOpenWhiskImageForKindsWithoutLauncher: kinds Whirl has no runtime
+// for (swift, dotnet, rust) run in OpenWhisk's image from the manifest even
+// when Whirl's own image runs the others.
+func TestOpenWhiskImageForKindsWithoutLauncher(t *testing.T) {
+	fc := newFakeCluster(t, processFactory(t))
+	f, err := newFactory(t, fc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]string{"swift:5.3": "openwhisk/action-swift-v5.3:nightly", "python:3.10": "whirlfaas/action-runtime:test"} {
+		c, err := f.Create(context.Background(), container.Spec{Kind: kind, MemoryMB: 128})
+		if err != nil {
+			t.Fatalf("create %s: %v", kind, err)
+		}
+		fc.mu.Lock()
+		ct := fc.pods[c.ID()].pod.Spec.Containers[0]
+		fc.mu.Unlock()
+		if ct.Image != want {
+			t.Errorf("%s: image %q, want %q", kind, ct.Image, want)
+		}
+		c.Destroy(context.Background())
+	}
+}
