@@ -98,6 +98,12 @@ func runtimeRows() []runtimeRow {
 		case runtimes.FamilyBlackbox:
 			r.interpreter = "(the action's own executable)"
 		}
+		if fam := runtimes.FamilyOf(kind); fam != runtimes.FamilyBlackbox && (r.interpreter == "" || fam == runtimes.FamilyPython) {
+			// The interpreter of the kind's version, else the nearest one.
+			if in, err := runtimes.Pick(runtimes.Interpreters(), kind); err == nil {
+				r.interpreter = in.Path
+			}
+		}
 		rows = append(rows, r)
 	}
 	return rows

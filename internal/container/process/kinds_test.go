@@ -251,3 +251,27 @@ func TestNearestInterpreter(t *testing.T) {
 		}
 	}
 }
+
+// TestVirtualenvOfAnotherMinor: a python:3.X zip whose virtualenv was built
+// for a minor version the machine lacks runs nowhere it could load, and
+// keeps the clear message (built for 3.X, this runtime is the local one).
+func TestVirtualenvOfAnotherMinor(t *testing.T) {
+	f := newFactory(t, process.SandboxNone)
+	requireInterpreter(t, f, runtimes.FamilyPython)
+	var missing string
+	for _, v := range []string{"3.9", "3.10", "3.12", "3.13"} {
+		if in, err := f.Interpreter("python:" + v); err == nil && in.Version != v {
+			missing = v
+			break
+		}
+	}
+	if missing == "" {
+		t.Skip("this machine has every python 3.9-3.13")
+	}
+	z := zipOf(t, map[string]string{"__main__.py": "def main(a):\n    return a\n", "virtualenv/lib/python" + missing + "/site-packages/x.py": ""})
+	_, _, err := kindRun(t, f, "python:"+missing, containertest.Action{Code: z, Binary: true}, `{}`)
+	var ie *container.InitError
+	if !errors.As(err, &ie) || !strings.Contains(ie.Message, "was built for Python "+missing+", but this runtime is Python 3.") {
+		t.Fatalf("err = %v", err)
+	}
+}
