@@ -60,6 +60,17 @@ type Config struct {
 	// actions need no journal of their own. Sequences are journaled
 	// whatever the bus.
 	DurableBus    bool
+	// Presence, when set, is where the balancer learns the live invokers
+	// from their heartbeats (scale-out); Invokers is then an allow-list.
+	// Work outstanding at an invoker declared dead is published again
+	// elsewhere (failover.go).
+	Presence bus.Presence
+	// InvokerTimeout is how long an invoker's heartbeats may stop before
+	// it is declared dead (balancer.DefaultTimeout when zero).
+	InvokerTimeout time.Duration
+	// Share, when set, returns how many controllers share each invoker's
+	// capacity.
+	Share func() int
 	ResolveKind   KindResolver
 	Kinds         func() map[string]any // runtimes for GET /
 	Limits        whisk.ActionLimitRanges
@@ -113,7 +124,8 @@ func New(cfg Config) *Controller {
 	if cfg.SequenceMax == 0 {
 		cfg.SequenceMax = 50
 	}
-	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, in: newIntake(cfg), boot: whisk.NewActivationID()[:16]}
+	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, boot: whisk.NewActivationID()[:16]}
+	c.in = newIntake(cfg, c.moveDead)
 	c.ents = store.Notifying(cfg.Store.Entities(), c.entityChanged)
 	c.routes()
 	return c
