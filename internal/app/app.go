@@ -263,7 +263,10 @@ type controllerRole struct {
 	name       string   // the controller's name on the bus
 	durableBus bool     // the bus stores invocations (NATS): no journal for actions
 	invokers   []string // the invokers the balancer hashes over
-	alarms     bool     // run the alarms schedules here
+	// presence, when set, gives the live invokers (scale-out); invokers
+	// is then an allow-list.
+	presence bus.Presence
+	alarms   bool // run the alarms schedules here
 	// entityChanged, when set, tells the other controllers of each entity
 	// write (scale-out: NATS), so that they drop it from their caches and
 	// the alarms controller reloads a feed schedule.
@@ -317,26 +320,28 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		return err
 	}
 	ctrl := controller.New(controller.Config{
-		Builtins:      a.feeds,
-		Name:          role.name,
-		Store:         st,
-		Auth:          authn,
-		Throttle:      th,
-		Bus:           a.bus,
-		EntityChanged: role.entityChanged,
-		Invokers:      role.invokers,
-		DurableBus:    role.durableBus,
-		ResolveKind:   a.resolveKind,
-		Kinds:         a.runtimesInfo,
-		Limits:        cfg.ActionLimits(),
-		PayloadMax:    cfg.Limits.PayloadMax,
-		BlockingWait:  cfg.BlockingWait,
-		SequenceMax:   cfg.Limits.ActionsSequenceMaxLength,
-		ConcurrentMax: cfg.Limits.ActionsInvokesConcurrent,
-		LimitsJSON:    limits.json,
-		InfoLimits:    cfg.InfoLimitsJSON,
-		Metrics:       a.apiMetrics(),
-		Stats:         a.namespaceStats,
+		Builtins:       a.feeds,
+		Name:           role.name,
+		Store:          st,
+		Auth:           authn,
+		Throttle:       th,
+		Bus:            a.bus,
+		EntityChanged:  role.entityChanged,
+		Invokers:       role.invokers,
+		DurableBus:     role.durableBus,
+		Presence:       role.presence,
+		InvokerTimeout: cfg.InvokerTimeout,
+		ResolveKind:    a.resolveKind,
+		Kinds:          a.runtimesInfo,
+		Limits:         cfg.ActionLimits(),
+		PayloadMax:     cfg.Limits.PayloadMax,
+		BlockingWait:   cfg.BlockingWait,
+		SequenceMax:    cfg.Limits.ActionsSequenceMaxLength,
+		ConcurrentMax:  cfg.Limits.ActionsInvokesConcurrent,
+		LimitsJSON:     limits.json,
+		InfoLimits:     cfg.InfoLimitsJSON,
+		Metrics:        a.apiMetrics(),
+		Stats:          a.namespaceStats,
 		OnAccepted: func(ns string, blocking bool) {
 			a.Metrics.Accepted(ns, blocking)
 			if !blocking {

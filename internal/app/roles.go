@@ -35,9 +35,6 @@ func checkRole(cfg *config.Config, role string) error {
 	if cfg.Bus == "" {
 		errs = append(errs, fmt.Errorf("bus: whirl %s needs the shared NATS server (--bus nats://…)", role))
 	}
-	if role == "controller" && len(cfg.Invokers) == 0 {
-		errs = append(errs, errors.New("invokers: whirl controller needs the names of the invokers to balance over (--invokers invoker0,invoker1)"))
-	}
 	return errors.Join(errs...)
 }
 
@@ -55,6 +52,9 @@ func (a *App) openShared(ctx context.Context, cfg *config.Config) error {
 	bopts := []natsbus.Option{natsbus.WithPrefix(cfg.BusPrefix), natsbus.WithLogger(a.logger)}
 	if cfg.BusCredentials != "" {
 		bopts = append(bopts, natsbus.WithCredentialsFile(cfg.BusCredentials))
+	}
+	if t := cfg.BusTLS; t.CA != "" || t.Cert != "" || t.Key != "" {
+		bopts = append(bopts, natsbus.WithTLS(natsbus.TLS{CA: t.CA, Cert: t.Cert, Key: t.Key}))
 	}
 	nb, err := natsbus.New(ctx, cfg.Bus, bopts...)
 	if err != nil {
@@ -108,6 +108,7 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		name:          cfg.ControllerName,
 		durableBus:    true,
 		invokers:      cfg.Invokers,
+		presence:      nb,
 		alarms:        cfg.ScheduleAlarms,
 		entityChanged: cs.publish,
 	}); err != nil {
@@ -146,6 +147,7 @@ func NewInvoker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_
 	if err := a.startInvoker(cfg, a.Store, cfg.InvokerName); err != nil {
 		return nil, err
 	}
+	a.startHeartbeats(cfg, cfg.InvokerName)
 	nc := a.bus.(*natsbus.Bus).Conn()
 	mux := http.NewServeMux()
 	if h := a.apiMetrics(); h != nil {
