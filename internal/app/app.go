@@ -267,6 +267,9 @@ type controllerRole struct {
 	// is then an allow-list.
 	presence bus.Presence
 	alarms   bool // run the alarms schedules here
+	// alarmsCatchUp: missed alarm ticks this recent fire when the
+	// schedules start (an elected scheduler taking over).
+	alarmsCatchUp time.Duration
 	// entityChanged, when set, tells the other controllers of each entity
 	// write (scale-out: NATS), so that they drop it from their caches and
 	// the alarms controller reloads a feed schedule.
@@ -313,8 +316,9 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 			id, err := authn.Check(ctx, u, k)
 			return id.Namespace, err
 		},
-		IsGone: controller.IsGone,
-		Logger: logger,
+		IsGone:  controller.IsGone,
+		Logger:  logger,
+		CatchUp: role.alarmsCatchUp,
 	})
 	if err := a.feeds.Install(ctx); err != nil {
 		return err

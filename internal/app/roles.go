@@ -12,7 +12,6 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 
-	"github.com/whirlfaas/whirl/internal/auth"
 	natsbus "github.com/whirlfaas/whirl/internal/bus/nats"
 	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/controller"
@@ -75,8 +74,12 @@ func (a *App) openShared(ctx context.Context, cfg *config.Config) error {
 //   - every entity write is announced on <busPrefix>.cache, and every
 //     controller drops what it cached of the entity on receipt (and its
 //     whole cache after a reconnection, when it may have missed some);
-//   - only a controller with cfg.ScheduleAlarms runs the alarms
-//     schedules; the others answer the feed lifecycle and store them.
+//   - the controllers with cfg.ScheduleAlarms campaign for the alarms
+//     scheduler (a PostgreSQL advisory lock, leader.go); the one elected
+//     runs the schedules, the others answer the feed lifecycle and store
+//     them;
+//   - keys are bootstrapped under an advisory lock: controllers started
+//     together create them once.
 //
 // It does not listen; call Serve, then Close.
 func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
@@ -92,7 +95,7 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 	if err := a.openShared(ctx, cfg); err != nil {
 		return nil, err
 	}
-	a.Keys, err = auth.Bootstrap(ctx, a.Store.Auth(), cfg.UseWellKnownKeys)
+	a.Keys, err = a.bootstrapOnce(ctx, cfg.Store, cfg.UseWellKnownKeys)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap keys: %w", err)
 	}
@@ -109,16 +112,17 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		durableBus:    true,
 		invokers:      cfg.Invokers,
 		presence:      nb,
-		alarms:        cfg.ScheduleAlarms,
 		entityChanged: cs.publish,
+		// A new scheduler fires what fell in the hand-over.
+		alarmsCatchUp: time.Minute,
 	}); err != nil {
 		return nil, err
 	}
 	cs.ctrl.Store(a.ctrl)
 	if cfg.ScheduleAlarms {
-		cs.feeds.Store(a.feeds)
+		a.startElection(cfg.Store, cfg.BusPrefix, cs)
 	} else {
-		a.logger.Info("alarms feeds are scheduled by the controller started with --schedule-alarms, not this one")
+		a.logger.Info("alarms feeds are scheduled by a controller started with --schedule-alarms (the elected one), not this one")
 	}
 	return a, nil
 }
