@@ -289,7 +289,16 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		ConcurrentInvokes: cfg.Limits.ActionsInvokesConcurrent,
 		FiresPerMinute:    cfg.Limits.TriggersFiresPerMinute,
 	}
-	th := throttle.New(defaults)
+	var topts []throttle.Option
+	if role.presence != nil { // scale-out: the live controllers split the limits
+		topts = append(topts, throttle.WithShare(func() int {
+			if c := a.ctrl; c != nil {
+				return c.Controllers()
+			}
+			return 1
+		}))
+	}
+	th := throttle.New(defaults, topts...)
 	limits := &nsLimits{st: st.Entities(), th: th, defaults: defaults, cfg: cfg}
 	a.limits = limits
 	if err := limits.reload(ctx); err != nil {

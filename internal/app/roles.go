@@ -119,6 +119,7 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		return nil, err
 	}
 	cs.ctrl.Store(a.ctrl)
+	a.startControllerHeartbeats(cfg, cfg.ControllerName)
 	if cfg.ScheduleAlarms {
 		a.startElection(cfg.Store, cfg.BusPrefix, cs)
 	} else {

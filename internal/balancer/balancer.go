@@ -31,6 +31,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/whirlfaas/whirl/internal/bus"
@@ -59,9 +60,6 @@ type Config struct {
 	// Timeout is how long heartbeats may stop before an invoker is
 	// dead (DefaultTimeout when zero).
 	Timeout time.Duration
-	// Share, when set, returns how many controllers share each invoker's
-	// capacity (at least 1); each controller fills only its share.
-	Share func() int
 	// OnChange, when set, is called (on its own goroutine, one call at a
 	// time) after the live set changed.
 	OnChange func()
@@ -74,11 +72,14 @@ type Balancer struct {
 	cfg     Config
 	changed chan struct{} // buffered 1: OnChange is due
 
-	mu      sync.Mutex
-	known   []*invoker // sorted by name
-	byName  map[string]*invoker
-	steps   []int // coprime step sizes for len(known)
-	started bool
+	mu     sync.Mutex
+	known  []*invoker // sorted by name
+	byName map[string]*invoker
+	steps  []int // coprime step sizes for len(known)
+	// controllers are the live controllers' last heartbeats; share is
+	// how many there are (at least 1), read on every check.
+	controllers map[string]time.Time
+	share       atomic.Int64
 }
 
 // invoker is what the balancer knows of one invoker.
@@ -98,7 +99,8 @@ func New(cfg Config) *Balancer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	lb := &Balancer{cfg: cfg, byName: map[string]*invoker{}, changed: make(chan struct{}, 1)}
+	lb := &Balancer{cfg: cfg, byName: map[string]*invoker{}, changed: make(chan struct{}, 1), controllers: map[string]time.Time{}}
+	lb.share.Store(1)
 	if cfg.Presence == nil {
 		for _, n := range cfg.Invokers {
 			lb.addLocked(n).live = true
@@ -110,7 +112,10 @@ func New(cfg Config) *Balancer {
 // Start listens to heartbeats and declares dead the invokers that stop
 // sending them, until ctx ends. It waits up to one Timeout for the first
 // heartbeat, so that a controller starting beside running invokers
-// routes at once. Without Presence it does nothing.
+// routes at once. Without Presence it does nothing. Controllers announce
+// themselves on the same presence (app does): the live ones split each
+// invoker's capacity, as OpenWhisk's controllers split invoker memory by
+// cluster size.
 func (lb *Balancer) Start(ctx context.Context) error {
 	if lb.cfg.Presence == nil {
 		return nil
@@ -143,6 +148,17 @@ func (lb *Balancer) allowed(name string) bool {
 
 // beat records a heartbeat received at now.
 func (lb *Balancer) beat(hb *bus.Heartbeat, now time.Time) {
+	if hb.Controller != "" {
+		lb.mu.Lock()
+		if hb.Leaving {
+			delete(lb.controllers, hb.Controller)
+		} else {
+			lb.controllers[hb.Controller] = now
+		}
+		lb.share.Store(int64(max(1, len(lb.controllers))))
+		lb.mu.Unlock()
+		return
+	}
 	if hb.Invoker == "" || !lb.allowed(hb.Invoker) {
 		return
 	}
@@ -213,6 +229,12 @@ func (lb *Balancer) expire(now time.Time) {
 			dead = append(dead, inv.name)
 		}
 	}
+	for name, seen := range lb.controllers {
+		if now.Sub(seen) > lb.cfg.Timeout {
+			delete(lb.controllers, name)
+		}
+	}
+	lb.share.Store(int64(max(1, len(lb.controllers))))
 	lb.mu.Unlock()
 	for _, n := range dead {
 		lb.cfg.Logger.Warn("invoker dead: no heartbeat; its work moves to live invokers", "invoker", n, "timeout", lb.cfg.Timeout)
@@ -243,6 +265,11 @@ func (lb *Balancer) notify(ctx context.Context) {
 		}
 	}
 }
+
+// Controllers returns how many controllers are live (heard from within
+// the timeout), at least 1: they share each invoker's capacity, and the
+// namespaces' limits (throttle.WithShare).
+func (lb *Balancer) Controllers() int { return int(lb.share.Load()) }
 
 // Live reports whether the invoker name is live.
 func (lb *Balancer) Live(name string) bool {
@@ -308,10 +335,7 @@ func (lb *Balancer) choose(inv *bus.Invocation) (string, error) {
 	}
 	hash := int(h.Sum32() & 0x7fffffff)
 	mem := memory(inv)
-	share := 1
-	if lb.cfg.Share != nil {
-		share = max(1, lb.cfg.Share())
-	}
+	share := int(lb.share.Load())
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	n := len(lb.known)

@@ -5,12 +5,16 @@ import (
 	"time"
 )
 
-// Heartbeat says that an invoker is alive and how much work it takes.
-// Invokers send one every interval (app: one a second); controllers
-// declare an invoker dead when its heartbeats stop for longer than their
-// timeout, and route around it (internal/balancer).
+// Heartbeat says that an invoker (or a controller) is alive and how much
+// work it takes. Invokers send one every interval (app: one a second);
+// controllers declare an invoker dead when its heartbeats stop for longer
+// than their timeout, and route around it (internal/balancer).
+// Controllers send them too, naming themselves in Controller, so that
+// each knows how many share the invokers' capacity and the namespaces'
+// limits.
 type Heartbeat struct {
-	Invoker string `json:"invoker"`
+	Invoker    string `json:"invoker,omitempty"`
+	Controller string `json:"controller,omitempty"`
 	// Capacity is how many activations the invoker runs at once (its
 	// container memory over the smallest action memory); 0: unknown.
 	Capacity int       `json:"capacity,omitempty"`

@@ -68,9 +68,6 @@ type Config struct {
 	// InvokerTimeout is how long an invoker's heartbeats may stop before
 	// it is declared dead (balancer.DefaultTimeout when zero).
 	InvokerTimeout time.Duration
-	// Share, when set, returns how many controllers share each invoker's
-	// capacity.
-	Share func() int
 	ResolveKind   KindResolver
 	Kinds         func() map[string]any // runtimes for GET /
 	Limits        whisk.ActionLimitRanges

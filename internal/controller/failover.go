@@ -75,3 +75,7 @@ func (c *Controller) moveDead() {
 	}
 	c.cfg.Logger.Warn("moved the invocations of dead invokers", "moved", moved, "of", len(moving))
 }
+
+// Controllers returns how many controllers are live, by their heartbeats
+// (1 without presence): the throttles split the namespaces' limits by it.
+func (c *Controller) Controllers() int { return c.in.lb.Controllers() }

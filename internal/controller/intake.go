@@ -64,7 +64,7 @@ func newIntake(cfg Config, onChange func()) *intake {
 	life, cancel := context.WithCancel(context.Background())
 	return &intake{
 		lb: balancer.New(balancer.Config{Name: cfg.Name, Bus: cfg.Bus, Invokers: cfg.Invokers,
-			Presence: cfg.Presence, Timeout: cfg.InvokerTimeout, Share: cfg.Share,
+			Presence: cfg.Presence, Timeout: cfg.InvokerTimeout,
 			OnChange: onChange, Logger: cfg.Logger}),
 		journalActions: !cfg.DurableBus,
 		pending:        map[string]*pending{},
