@@ -263,17 +263,18 @@ type controllerRole struct {
 	name       string   // the controller's name on the bus
 	durableBus bool     // the bus stores invocations (NATS): no journal for actions
 	invokers   []string // the invokers the balancer hashes over
-	// presence, when set, gives the live invokers (scale-out); invokers
-	// is then an allow-list.
-	presence bus.Presence
-	alarms   bool // run the alarms schedules here
-	// alarmsCatchUp: missed alarm ticks this recent fire when the
-	// schedules start (an elected scheduler taking over).
-	alarmsCatchUp time.Duration
+	alarms     bool     // run the alarms schedules here
 	// entityChanged, when set, tells the other controllers of each entity
 	// write (scale-out: NATS), so that they drop it from their caches and
 	// the alarms controller reloads a feed schedule.
 	entityChanged func(ctx context.Context, coll, ns, key string)
+
+	// presence, when set, gives the live invokers (scale-out); invokers
+	// is then an allow-list.
+	presence bus.Presence
+	// alarmsCatchUp: missed alarm ticks this recent fire when the
+	// schedules start (an elected scheduler taking over).
+	alarmsCatchUp time.Duration
 }
 
 // startController builds the controller side — authentication,
@@ -332,29 +333,27 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 	if err := a.feeds.Install(ctx); err != nil {
 		return err
 	}
-	ctrl := controller.New(controller.Config{
-		Builtins:       a.feeds,
-		Name:           role.name,
-		Store:          st,
-		Auth:           authn,
-		Throttle:       th,
-		Bus:            a.bus,
-		EntityChanged:  role.entityChanged,
-		Invokers:       role.invokers,
-		DurableBus:     role.durableBus,
-		Presence:       role.presence,
-		InvokerTimeout: cfg.InvokerTimeout,
-		ResolveKind:    a.resolveKind,
-		Kinds:          a.runtimesInfo,
-		Limits:         cfg.ActionLimits(),
-		PayloadMax:     cfg.Limits.PayloadMax,
-		BlockingWait:   cfg.BlockingWait,
-		SequenceMax:    cfg.Limits.ActionsSequenceMaxLength,
-		ConcurrentMax:  cfg.Limits.ActionsInvokesConcurrent,
-		LimitsJSON:     limits.json,
-		InfoLimits:     cfg.InfoLimitsJSON,
-		Metrics:        a.apiMetrics(),
-		Stats:          a.namespaceStats,
+	ccfg := controller.Config{
+		Builtins:      a.feeds,
+		Name:          role.name,
+		Store:         st,
+		Auth:          authn,
+		Throttle:      th,
+		Bus:           a.bus,
+		EntityChanged: role.entityChanged,
+		Invokers:      role.invokers,
+		DurableBus:    role.durableBus,
+		ResolveKind:   a.resolveKind,
+		Kinds:         a.runtimesInfo,
+		Limits:        cfg.ActionLimits(),
+		PayloadMax:    cfg.Limits.PayloadMax,
+		BlockingWait:  cfg.BlockingWait,
+		SequenceMax:   cfg.Limits.ActionsSequenceMaxLength,
+		ConcurrentMax: cfg.Limits.ActionsInvokesConcurrent,
+		LimitsJSON:    limits.json,
+		InfoLimits:    cfg.InfoLimitsJSON,
+		Metrics:       a.apiMetrics(),
+		Stats:         a.namespaceStats,
 		OnAccepted: func(ns string, blocking bool) {
 			a.Metrics.Accepted(ns, blocking)
 			if !blocking {
@@ -362,7 +361,9 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 			}
 		},
 		Logger: logger,
-	})
+	}
+	ccfg.Presence, ccfg.InvokerTimeout = role.presence, cfg.InvokerTimeout
+	ctrl := controller.New(ccfg)
 	a.handler = withHealth(ctrl, a.Store)
 	a.ctrl = ctrl
 	if err := ctrl.Start(a.ctx); err != nil {

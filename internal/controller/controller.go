@@ -60,14 +60,6 @@ type Config struct {
 	// actions need no journal of their own. Sequences are journaled
 	// whatever the bus.
 	DurableBus    bool
-	// Presence, when set, is where the balancer learns the live invokers
-	// from their heartbeats (scale-out); Invokers is then an allow-list.
-	// Work outstanding at an invoker declared dead is published again
-	// elsewhere (failover.go).
-	Presence bus.Presence
-	// InvokerTimeout is how long an invoker's heartbeats may stop before
-	// it is declared dead (balancer.DefaultTimeout when zero).
-	InvokerTimeout time.Duration
 	ResolveKind   KindResolver
 	Kinds         func() map[string]any // runtimes for GET /
 	Limits        whisk.ActionLimitRanges
@@ -89,6 +81,15 @@ type Config struct {
 	// Builtins runs the actions of the built-in packages (kind
 	// "builtin") in process; may be nil.
 	Builtins Builtins
+
+	// Presence, when set, is where the balancer learns the live invokers
+	// from their heartbeats (scale-out); Invokers is then an allow-list.
+	// Work outstanding at an invoker declared dead is published again
+	// elsewhere (failover.go).
+	Presence bus.Presence
+	// InvokerTimeout is how long an invoker's heartbeats may stop before
+	// it is declared dead (balancer.DefaultTimeout when zero).
+	InvokerTimeout time.Duration
 }
 
 // Controller serves the REST API. It is an http.Handler.

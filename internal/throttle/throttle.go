@@ -38,7 +38,9 @@ type Throttle struct {
 	defaults  Limits
 	overrides atomic.Pointer[map[string]Limits]
 	entries   sync.Map // namespace -> *entry
-	share     func() int // controllers splitting the limits (share.go); nil: 1
+
+	// share is how many controllers split the limits (share.go); nil: 1.
+	share func() int
 }
 
 // entry is the state of one namespace. invokes and fires pack the epoch
