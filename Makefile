@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  ?= ./...
 
-.PHONY: help deps test check fmt vet lint race bench build
+.PHONY: help deps test check fmt vet lint race bench build e2e-scaleout
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ build: ## build bin/whirl (GET /api/v1 answers the build date as "build")
 
 test: deps ## install what is missing, then run every test
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+e2e-scaleout: deps build ## scale-out failures on network namespaces: kill -9, partition, NATS restart (root)
+	WHIRL_E2E_BIN=$(CURDIR)/bin/whirl $(GO) test -tags e2e -count=1 -timeout 10m -v -run '^TestE2E' ./internal/app/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+e2e_)|THROUGHPUT|RECOVERY' ; test $${PIPESTATUS[0]} -eq 0
 
 race: deps ## the tests under the race detector
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

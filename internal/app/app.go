@@ -273,6 +273,13 @@ type controllerRole struct {
 	// write (scale-out: NATS), so that they drop it from their caches and
 	// the alarms controller reloads a feed schedule.
 	entityChanged func(ctx context.Context, coll, ns, key string)
+
+	// presence, when set, gives the live invokers (scale-out); invokers
+	// is then an allow-list.
+	presence bus.Presence
+	// alarmsCatchUp: missed alarm ticks this recent fire when the
+	// schedules start (an elected scheduler taking over).
+	alarmsCatchUp time.Duration
 }
 
 // startController builds the controller side — authentication,
@@ -288,7 +295,16 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		ConcurrentInvokes: cfg.Limits.ActionsInvokesConcurrent,
 		FiresPerMinute:    cfg.Limits.TriggersFiresPerMinute,
 	}
-	th := throttle.New(defaults)
+	var topts []throttle.Option
+	if role.presence != nil { // scale-out: the live controllers split the limits
+		topts = append(topts, throttle.WithShare(func() int {
+			if c := a.ctrl; c != nil {
+				return c.Controllers()
+			}
+			return 1
+		}))
+	}
+	th := throttle.New(defaults, topts...)
 	limits := &nsLimits{st: st.Entities(), th: th, defaults: defaults, cfg: cfg}
 	a.limits = limits
 	if err := limits.reload(ctx); err != nil {
@@ -315,8 +331,9 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 			id, err := authn.Check(ctx, u, k)
 			return id.Namespace, err
 		},
-		IsGone: controller.IsGone,
-		Logger: logger,
+		IsGone:  controller.IsGone,
+		Logger:  logger,
+		CatchUp: role.alarmsCatchUp,
 	})
 	if err := a.feeds.Install(ctx); err != nil {
 		return err
@@ -325,7 +342,7 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 	if err != nil {
 		return err
 	}
-	ctrl := controller.New(controller.Config{
+	ccfg := controller.Config{
 		Builtins:      builtins{feeds: a.feeds, catalog: cat},
 		Name:          role.name,
 		Store:         st,
@@ -357,7 +374,9 @@ func (a *App) startController(ctx context.Context, cfg *config.Config, st store.
 		// The catalog and the alarms package: installed above, read-only.
 		BuiltinPackages: builtinPackages(),
 		APIHost:         cfg.APIHost,
-	})
+	}
+	ccfg.Presence, ccfg.InvokerTimeout = role.presence, cfg.InvokerTimeout
+	ctrl := controller.New(ccfg)
 	a.handler = a.withConsole(withHealth(ctrl, a.Store), authn)
 	a.ctrl = ctrl
 	if err := ctrl.Start(a.ctx); err != nil {

@@ -12,7 +12,6 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 
-	"github.com/whirlfaas/whirl/internal/auth"
 	natsbus "github.com/whirlfaas/whirl/internal/bus/nats"
 	"github.com/whirlfaas/whirl/internal/config"
 	"github.com/whirlfaas/whirl/internal/controller"
@@ -35,9 +34,6 @@ func checkRole(cfg *config.Config, role string) error {
 	if cfg.Bus == "" {
 		errs = append(errs, fmt.Errorf("bus: whirl %s needs the shared NATS server (--bus nats://…)", role))
 	}
-	if role == "controller" && len(cfg.Invokers) == 0 {
-		errs = append(errs, errors.New("invokers: whirl controller needs the names of the invokers to balance over (--invokers invoker0,invoker1)"))
-	}
 	return errors.Join(errs...)
 }
 
@@ -55,6 +51,9 @@ func (a *App) openShared(ctx context.Context, cfg *config.Config) error {
 	bopts := []natsbus.Option{natsbus.WithPrefix(cfg.BusPrefix), natsbus.WithLogger(a.logger)}
 	if cfg.BusCredentials != "" {
 		bopts = append(bopts, natsbus.WithCredentialsFile(cfg.BusCredentials))
+	}
+	if t := cfg.BusTLS; t.CA != "" || t.Cert != "" || t.Key != "" {
+		bopts = append(bopts, natsbus.WithTLS(natsbus.TLS{CA: t.CA, Cert: t.Cert, Key: t.Key}))
 	}
 	nb, err := natsbus.New(ctx, cfg.Bus, bopts...)
 	if err != nil {
@@ -75,8 +74,12 @@ func (a *App) openShared(ctx context.Context, cfg *config.Config) error {
 //   - every entity write is announced on <busPrefix>.cache, and every
 //     controller drops what it cached of the entity on receipt (and its
 //     whole cache after a reconnection, when it may have missed some);
-//   - only a controller with cfg.ScheduleAlarms runs the alarms
-//     schedules; the others answer the feed lifecycle and store them.
+//   - the controllers with cfg.ScheduleAlarms campaign for the alarms
+//     scheduler (a PostgreSQL advisory lock, leader.go); the one elected
+//     runs the schedules, the others answer the feed lifecycle and store
+//     them;
+//   - keys are bootstrapped under an advisory lock: controllers started
+//     together create them once.
 //
 // It does not listen; call Serve, then Close.
 func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
@@ -92,7 +95,7 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 	if err := a.openShared(ctx, cfg); err != nil {
 		return nil, err
 	}
-	a.Keys, err = auth.Bootstrap(ctx, a.Store.Auth(), cfg.UseWellKnownKeys)
+	a.Keys, err = a.bootstrapOnce(ctx, cfg.Store, cfg.UseWellKnownKeys)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap keys: %w", err)
 	}
@@ -108,17 +111,20 @@ func NewController(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		name:          cfg.ControllerName,
 		durableBus:    true,
 		invokers:      cfg.Invokers,
-		alarms:        cfg.ScheduleAlarms,
+		presence:      nb,
 		entityChanged: cs.publish,
+		// A new scheduler fires what fell in the hand-over.
+		alarmsCatchUp: time.Minute,
 	}); err != nil {
 		return nil, err
 	}
 	cs.ctrl.Store(a.ctrl)
 	a.startPruner(a.Store)
+	a.startControllerHeartbeats(cfg, cfg.ControllerName)
 	if cfg.ScheduleAlarms {
-		cs.feeds.Store(a.feeds)
+		a.startElection(cfg.Store, cfg.BusPrefix, cs)
 	} else {
-		a.logger.Info("alarms feeds are scheduled by the controller started with --schedule-alarms, not this one")
+		a.logger.Info("alarms feeds are scheduled by a controller started with --schedule-alarms (the elected one), not this one")
 	}
 	return a, nil
 }
@@ -147,6 +153,7 @@ func NewInvoker(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_
 	if err := a.startInvoker(cfg, a.Store, cfg.InvokerName); err != nil {
 		return nil, err
 	}
+	a.startHeartbeats(cfg, cfg.InvokerName)
 	nc := a.bus.(*natsbus.Bus).Conn()
 	mux := http.NewServeMux()
 	if h := a.apiMetrics(); h != nil {

@@ -36,7 +36,7 @@ func TestHomeInvoker(t *testing.T) {
 	lb := balancer.New(balancer.Config{Name: "ctl0", Bus: b, Invokers: []string{"inv0", "inv1", "inv2"}})
 	for i := range 60 {
 		for range 2 {
-			if err := lb.Publish(ctx, invocation("guest", fmt.Sprint("a", i))); err != nil {
+			if _, err := lb.Publish(ctx, invocation("guest", fmt.Sprint("a", i))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -57,14 +57,14 @@ func TestHomeInvoker(t *testing.T) {
 
 func TestNoInvokers(t *testing.T) {
 	lb := balancer.New(balancer.Config{Name: "ctl0", Bus: local.New()})
-	if err := lb.Publish(context.Background(), invocation("guest", "a")); !errors.Is(err, balancer.ErrNoInvokers) {
+	if _, err := lb.Publish(context.Background(), invocation("guest", "a")); !errors.Is(err, balancer.ErrNoInvokers) {
 		t.Fatalf("Publish with no invokers = %v", err)
 	}
 }
 
 func TestPublishFails(t *testing.T) {
 	lb := balancer.New(balancer.Config{Name: "ctl0", Bus: local.New(), Invokers: []string{"inv0"}})
-	if err := lb.Publish(context.Background(), invocation("guest", "a")); !errors.Is(err, local.ErrNoSubscriber) {
+	if _, err := lb.Publish(context.Background(), invocation("guest", "a")); !errors.Is(err, local.ErrNoSubscriber) {
 		t.Fatalf("Publish to an invoker nobody serves = %v", err)
 	}
 }

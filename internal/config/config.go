@@ -104,6 +104,13 @@ type Config struct {
 	// ScheduleAlarms makes this controller run the alarms feeds'
 	// schedules. Exactly one controller of a deployment sets it.
 	ScheduleAlarms bool
+	// BusTLS connects to NATS with TLS: the CA that signs the server's
+	// certificate and, for servers that verify clients, a client
+	// certificate and key (PEM files; any may be empty).
+	BusTLS struct{ CA, Cert, Key string }
+	// InvokerTimeout is how long an invoker's heartbeats may stop before
+	// the controllers declare it dead and move its work (0: 3s).
+	InvokerTimeout time.Duration
 
 	// ContainerFactory is what runs action containers: "process" (local
 	// processes, the default) or "kubernetes" (one pod per container;

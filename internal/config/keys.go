@@ -153,6 +153,10 @@ var knobs = func() []knob {
 			return nil
 		}},
 		boolKnob("scheduleAlarms", func(c *Config) *bool { return &c.ScheduleAlarms }),
+		stringKnob("busTLS.ca", func(c *Config) *string { return &c.BusTLS.CA }),
+		stringKnob("busTLS.cert", func(c *Config) *string { return &c.BusTLS.Cert }),
+		stringKnob("busTLS.key", func(c *Config) *string { return &c.BusTLS.Key }),
+		durationKnob("invokerTimeout", func(c *Config) *time.Duration { return &c.InvokerTimeout }),
 		intKnob("limits.actionsInvokesPerminute", func(c *Config) *int { return &c.Limits.ActionsInvokesPerMinute }),
 		intKnob("limits.actionsInvokesConcurrent", func(c *Config) *int { return &c.Limits.ActionsInvokesConcurrent }),
 		intKnob("limits.triggersFiresPerminute", func(c *Config) *int { return &c.Limits.TriggersFiresPerMinute }),
@@ -399,6 +403,9 @@ var roleFlagKeys = []struct{ flag, key, usage string }{
 	{"invokers", "invokers", "invoker names the controller balances over, comma-separated"},
 	{"controller-name", "controllerName", "this controller's name on the bus, unique per controller (default controller-<hostname>)"},
 	{"schedule-alarms", "scheduleAlarms", "run the alarms feeds' schedules here (exactly one controller)"},
+	{"bus-tls-ca", "busTLS.ca", "PEM file of the CA that signs the NATS server's certificate (connects with TLS)"},
+	{"bus-tls-cert", "busTLS.cert", "PEM file of the client certificate for NATS (with --bus-tls-key)"},
+	{"bus-tls-key", "busTLS.key", "PEM file of the client certificate's key for NATS"},
 }
 
 // BindRoleFlags registers the scale-out flags on fs (after BindFlags):

@@ -90,6 +90,15 @@ type Config struct {
 	// APIHost is the public URL of the API, given to built-in actions as
 	// __OW_API_HOST.
 	APIHost string
+
+	// Presence, when set, is where the balancer learns the live invokers
+	// from their heartbeats (scale-out); Invokers is then an allow-list.
+	// Work outstanding at an invoker declared dead is published again
+	// elsewhere (failover.go).
+	Presence bus.Presence
+	// InvokerTimeout is how long an invoker's heartbeats may stop before
+	// it is declared dead (balancer.DefaultTimeout when zero).
+	InvokerTimeout time.Duration
 }
 
 // Controller serves the REST API. It is an http.Handler.
@@ -122,7 +131,8 @@ func New(cfg Config) *Controller {
 	if cfg.SequenceMax == 0 {
 		cfg.SequenceMax = 50
 	}
-	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, in: newIntake(cfg), boot: whisk.NewActivationID()[:16]}
+	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, boot: whisk.NewActivationID()[:16]}
+	c.in = newIntake(cfg, c.moveDead)
 	c.ents = store.Notifying(cfg.Store.Entities(), c.entityChanged)
 	c.routes()
 	return c

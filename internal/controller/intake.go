@@ -54,12 +54,18 @@ type intake struct {
 type pending struct {
 	release func()               // gives the throttle slot back
 	done    chan *bus.Completion // buffered 1; nil when nobody waits
+	// msg is what was published and invoker where it went (guarded by
+	// intake.mu): failover.go moves it when that invoker dies.
+	msg     *bus.Invocation
+	invoker string
 }
 
-func newIntake(cfg Config) *intake {
+func newIntake(cfg Config, onChange func()) *intake {
 	life, cancel := context.WithCancel(context.Background())
 	return &intake{
-		lb:             balancer.New(balancer.Config{Name: cfg.Name, Bus: cfg.Bus, Invokers: cfg.Invokers}),
+		lb: balancer.New(balancer.Config{Name: cfg.Name, Bus: cfg.Bus, Invokers: cfg.Invokers,
+			Presence: cfg.Presence, Timeout: cfg.InvokerTimeout,
+			OnChange: onChange, Logger: cfg.Logger}),
 		journalActions: !cfg.DurableBus,
 		pending:        map[string]*pending{},
 		life:           life,
@@ -67,10 +73,14 @@ func newIntake(cfg Config) *intake {
 	}
 }
 
-// Start subscribes to this controller's completions until ctx ends. Call
-// it before serving and before Recover.
+// Start subscribes to this controller's completions and, in scale-out,
+// to the invokers' heartbeats, until ctx ends. Call it before serving and
+// before Recover.
 func (c *Controller) Start(ctx context.Context) error {
-	return c.cfg.Bus.Completions(ctx, c.cfg.Name, c.complete)
+	if err := c.cfg.Bus.Completions(ctx, c.cfg.Name, c.complete); err != nil {
+		return err
+	}
+	return c.in.lb.Start(ctx)
 }
 
 // invoke runs inv through the intake. It returns the activation id and,
@@ -99,14 +109,14 @@ func (c *Controller) invoke(ctx context.Context, inv *invocation) (string, *bus.
 			return "", nil, err
 		}
 	}
-	p := &pending{release: release}
+	p := &pending{release: release, msg: msg}
 	if inv.blocking {
 		p.done = make(chan *bus.Completion, 1)
 	}
 	c.in.mu.Lock()
 	c.in.pending[msg.ActivationID] = p
 	c.in.mu.Unlock()
-	if err := c.in.lb.Publish(ctx, msg); err != nil {
+	if err := c.publish(ctx, p); err != nil {
 		c.forget(msg.ActivationID)
 		release()
 		if !journaled {
@@ -175,6 +185,7 @@ func (c *Controller) complete(_ context.Context, comp *bus.Completion) {
 	if p == nil {
 		return
 	}
+	c.in.lb.Release(p.invoker, p.msg)
 	p.release()
 	if p.done != nil {
 		p.done <- comp
@@ -235,7 +246,7 @@ func (c *Controller) Recover(ctx context.Context) (int, error) {
 				m.Error = fmt.Sprintf("The action could not be loaded to run this invocation: %v", err)
 			}
 		}
-		if err := c.in.lb.Publish(ctx, &m); err != nil {
+		if _, err := c.in.lb.Publish(ctx, &m); err != nil {
 			return n, fmt.Errorf("recover %s: %w", e.ID, err)
 		}
 	}

@@ -60,6 +60,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
+	// CatchUp, when positive, makes a schedule that starts (a new
+	// scheduler elected, a restart) fire the ticks it missed since its
+	// last recorded one, if that is at most CatchUp ago; older missed
+	// ticks are skipped. Zero skips every missed tick.
+	CatchUp time.Duration
 }
 
 // Service is the alarms provider: it answers the feed lifecycle and runs
@@ -161,8 +166,8 @@ func (s *Service) loop(ctx context.Context, key string, e *entry) {
 		sc := e.sched
 		e.mu.Unlock()
 		after := s.cfg.Now()
-		if last := time.UnixMilli(sc.LastTick); sc.LastTick != 0 && last.After(after) {
-			after = last
+		if last := time.UnixMilli(sc.LastTick); sc.LastTick != 0 && (last.After(after) || after.Sub(last) <= s.cfg.CatchUp) {
+			after = last // a tick recorded in the future, or missed ticks to catch up
 		}
 		next, ok := sc.next(after)
 		if !ok {
@@ -357,12 +362,20 @@ func (s *Service) upsert(ctx context.Context, coll, key string, v any) error {
 		return err
 	}
 	ents := s.cfg.Entities
-	old, err := ents.Get(ctx, coll, Namespace, key)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		_, err = ents.Put(ctx, store.Entity{Collection: coll, Namespace: Namespace, Key: key, Doc: doc}, 0)
-	case err == nil:
-		_, err = ents.Put(ctx, store.Entity{Collection: coll, Namespace: Namespace, Key: key, Doc: doc}, old.Rev)
+	// Controllers started together install at once: a conflict means
+	// another wrote it meanwhile; write again over its revision.
+	for range 5 {
+		var old store.Entity
+		old, err = ents.Get(ctx, coll, Namespace, key)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			_, err = ents.Put(ctx, store.Entity{Collection: coll, Namespace: Namespace, Key: key, Doc: doc}, 0)
+		case err == nil:
+			_, err = ents.Put(ctx, store.Entity{Collection: coll, Namespace: Namespace, Key: key, Doc: doc}, old.Rev)
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			break
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("install %s %s/%s: %w", coll, Namespace, key, err)

@@ -38,6 +38,9 @@ type Throttle struct {
 	defaults  Limits
 	overrides atomic.Pointer[map[string]Limits]
 	entries   sync.Map // namespace -> *entry
+
+	// share is how many controllers split the limits (share.go); nil: 1.
+	share func() int
 }
 
 // entry is the state of one namespace. invokes and fires pack the epoch
@@ -129,7 +132,7 @@ func tooMany(format string, count, allowed int) error {
 // invocations-per-minute limit, or returns a 429 *whisk.Error with
 // OpenWhisk's message. An admitted invocation is counted.
 func (t *Throttle) CheckInvoke(ns string) error {
-	limit := t.LimitsFor(ns).InvokesPerMinute
+	limit := t.part(t.LimitsFor(ns).InvokesPerMinute)
 	if limit < 0 {
 		return nil
 	}
@@ -142,7 +145,7 @@ func (t *Throttle) CheckInvoke(ns string) error {
 // CheckFire admits one trigger fire of namespace ns against its
 // fires-per-minute limit, or returns a 429 *whisk.Error.
 func (t *Throttle) CheckFire(ns string) error {
-	limit := t.LimitsFor(ns).FiresPerMinute
+	limit := t.part(t.LimitsFor(ns).FiresPerMinute)
 	if limit < 0 {
 		return nil
 	}
@@ -157,7 +160,7 @@ func (t *Throttle) CheckFire(ns string) error {
 // message. The caller must call release once the activation completes;
 // calling it again does nothing.
 func (t *Throttle) Acquire(ns string) (release func(), err error) {
-	limit := t.LimitsFor(ns).ConcurrentInvokes
+	limit := t.part(t.LimitsFor(ns).ConcurrentInvokes)
 	e := t.entry(ns)
 	n := e.inFlight.Add(1)
 	if limit >= 0 && n > int64(limit) {

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) bus.Bus, opts ...Option) {
 	t.Run("Close", func(t *testing.T) { testClose(t, get(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, get(t), c) })
 	t.Run("Order", func(t *testing.T) { testOrder(t, get(t)) })
+	t.Run("Presence", func(t *testing.T) { testPresence(t, get(t)) })
 }
 
 // ctx returns a context that ends with the test.

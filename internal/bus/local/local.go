@@ -34,6 +34,7 @@ type Bus struct {
 	invokers    map[string]*subscription[bus.InvocationHandler]
 	controllers map[string]*subscription[bus.CompletionHandler]
 	closed      bool
+	beats       beats
 	ctx         context.Context // handed to handlers; done at Close
 	cancel      context.CancelFunc
 }
@@ -141,6 +142,62 @@ func register[H any](ctx context.Context, b *Bus, m map[string]*subscription[H],
 			delete(m, name)
 		}
 		b.mu.Unlock()
+	})
+	return nil
+}
+
+var _ bus.Presence = (*Bus)(nil)
+
+// beats is the live Heartbeats subscriptions of a local bus.
+type beats struct {
+	mu   sync.Mutex
+	next int
+	subs map[int]*subscription[bus.HeartbeatHandler]
+}
+
+// Beat calls every live Heartbeats handler on the caller's goroutine.
+func (b *Bus) Beat(ctx context.Context, hb *bus.Heartbeat) error {
+	b.mu.RLock()
+	closed := b.closed
+	b.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("beat %s: %w", hb.Invoker, ErrClosed)
+	}
+	b.beats.mu.Lock()
+	hs := make([]bus.HeartbeatHandler, 0, len(b.beats.subs))
+	for _, s := range b.beats.subs {
+		if s.ctx.Err() == nil {
+			hs = append(hs, s.h)
+		}
+	}
+	b.beats.mu.Unlock()
+	for _, h := range hs {
+		c := *hb
+		h(b.ctx, &c)
+	}
+	return nil
+}
+
+// Heartbeats registers h until ctx is done; any number may be live.
+func (b *Bus) Heartbeats(ctx context.Context, h bus.HeartbeatHandler) error {
+	b.mu.RLock()
+	closed := b.closed
+	b.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("heartbeats: %w", ErrClosed)
+	}
+	b.beats.mu.Lock()
+	defer b.beats.mu.Unlock()
+	if b.beats.subs == nil {
+		b.beats.subs = map[int]*subscription[bus.HeartbeatHandler]{}
+	}
+	id := b.beats.next
+	b.beats.next++
+	b.beats.subs[id] = &subscription[bus.HeartbeatHandler]{h: h, ctx: ctx}
+	context.AfterFunc(ctx, func() {
+		b.beats.mu.Lock()
+		delete(b.beats.subs, id)
+		b.beats.mu.Unlock()
 	})
 	return nil
 }

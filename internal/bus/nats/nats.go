@@ -281,7 +281,10 @@ func (b *Bus) Publish(ctx context.Context, invoker string, inv *bus.Invocation) 
 	}
 	var popts []jetstream.PublishOpt
 	if inv.ActivationID != "" {
-		popts = append(popts, jetstream.WithMsgID(inv.ActivationID))
+		// Deduplicated per invoker: the same id published again to
+		// another invoker (the controller moving a dead invoker's
+		// work) must be stored.
+		popts = append(popts, jetstream.WithMsgID(invoker+":"+inv.ActivationID))
 	}
 	if _, err := b.js.Publish(ctx, b.invokeSubject(invoker), data, popts...); err != nil {
 		return fmt.Errorf("publish %s to %s: %w", inv.ActivationID, invoker, err)

@@ -336,3 +336,26 @@ func BenchmarkPublish(b *testing.B) {
 	defer bb.Close()
 	bustest.BenchmarkPublish(b, bb)
 }
+
+// TestRepublishElsewhere: the same activation id published to another
+// invoker (the controller moving a dead invoker's work) is stored and
+// delivered there; deduplication is per invoker.
+func TestRepublishElsewhere(t *testing.T) {
+	url := serverURL(t)
+	b := open(t, url, uniquePrefix())
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, inv := range []string{"invoker0", "invoker1"} {
+		if err := b.Publish(ctx, inv, &bus.Invocation{ActivationID: "moved"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := newInbox()
+	if err := b.Subscribe(ctx, "invoker1", got.handler); err != nil {
+		t.Fatal(err)
+	}
+	if id := got.next(t, "the moved invocation").ActivationID; id != "moved" {
+		t.Fatalf("invoker1 got %s, want moved", id)
+	}
+}
