@@ -48,6 +48,7 @@ type intake struct {
 	life   context.Context
 	cancel context.CancelFunc
 	chains sync.WaitGroup
+	loops  sync.WaitGroup // the intake's own loops (reconcile.go), until life ends
 }
 
 // pending is an invocation published and not yet completed.
@@ -79,6 +80,13 @@ func newIntake(cfg Config, onChange func()) *intake {
 func (c *Controller) Start(ctx context.Context) error {
 	if err := c.cfg.Bus.Completions(ctx, c.cfg.Name, c.complete); err != nil {
 		return err
+	}
+	if c.cfg.DurableBus {
+		c.in.loops.Add(1)
+		go func() {
+			defer c.in.loops.Done()
+			c.reconcile(c.in.life)
+		}()
 	}
 	return c.in.lb.Start(ctx)
 }
@@ -287,10 +295,12 @@ func (c *Controller) Close(ctx context.Context) error {
 	select {
 	case <-done:
 		c.in.cancel()
+		c.in.loops.Wait()
 		return nil
 	case <-ctx.Done():
 	}
 	c.in.cancel()
 	<-done
+	c.in.loops.Wait()
 	return ctx.Err()
 }

@@ -33,6 +33,12 @@ type intakeRig struct {
 }
 
 func newIntakeRig(t *testing.T, dir string, concurrent int) *intakeRig {
+	return newIntakeRigWith(t, dir, concurrent, false)
+}
+
+// newIntakeRigWith is newIntakeRig, with durable saying whether the
+// controller treats its bus as durable (scale-out).
+func newIntakeRigWith(t *testing.T, dir string, concurrent int, durable bool) *intakeRig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -43,7 +49,7 @@ func newIntakeRig(t *testing.T, dir string, concurrent int) *intakeRig {
 	t.Cleanup(func() { st.Close() })
 	r := &intakeRig{st: st, bus: buslocal.New(), dir: dir, code: "def main(args):\n    return args\n"}
 	r.th = throttle.New(throttle.Limits{InvokesPerMinute: throttle.Unlimited, ConcurrentInvokes: concurrent, FiresPerMinute: throttle.Unlimited})
-	r.c = New(Config{Name: "ctl0", Store: st, Throttle: r.th, Bus: r.bus, Invokers: []string{"inv0"}})
+	r.c = New(Config{Name: "ctl0", Store: st, Throttle: r.th, Bus: r.bus, Invokers: []string{"inv0"}, DurableBus: durable})
 	if err := r.c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -285,5 +291,32 @@ func TestEntityWritesInvalidate(t *testing.T) {
 	}
 	if strings.Join(told, ",") != "actions guest/hello,actions guest/nothing" {
 		t.Fatalf("EntityChanged was told %v", told)
+	}
+}
+
+// TestLostCompletionReconciled: on a durable bus (scale-out) a completion
+// can be lost (core NATS down for a moment) although the record is stored;
+// the intake finds the record, so the blocking caller gets it within its
+// wait and the throttle slot comes back. Without it the caller got 202
+// after its whole wait and the slot stayed taken.
+func TestLostCompletionReconciled(t *testing.T) {
+	r := newIntakeRigWith(t, t.TempDir(), 1, true)
+	ctx := context.Background()
+	// An invoker that stores every record and never sends a completion.
+	r.bus.Subscribe(ctx, "inv0", func(_ context.Context, inv *bus.Invocation) {
+		act := &whisk.Activation{Namespace: inv.Namespace, Name: "hello", Version: "0.0.1", Subject: inv.Subject,
+			ActivationID: inv.ActivationID, Start: time.Now().UnixMilli(), End: time.Now().UnixMilli() + 1,
+			Response: whisk.Response{StatusCode: whisk.StatusSuccess, Result: json.RawMessage(`{"ok":true}`)}}
+		if err := r.st.Activations().Put(ctx, act); err != nil {
+			t.Error(err)
+		}
+	})
+	_, comp, err := r.c.invoke(ctx, r.invocation(true, 15*time.Second))
+	if err != nil || comp == nil || !comp.Activation.Response.Success() {
+		t.Fatalf("invoke = %+v, %v; want the stored record", comp, err)
+	}
+	// The slot (the namespace's only one) is free again.
+	if _, _, err := r.c.invoke(ctx, r.invocation(false, 0)); err != nil {
+		t.Fatalf("the slot stayed taken: %v", err)
 	}
 }
