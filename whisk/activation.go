@@ -117,30 +117,7 @@ type Activation struct {
 // logs is never null. Its receiver is a value so that a record marshals the
 // same whether or not it is addressable.
 func (a Activation) MarshalJSON() ([]byte, error) {
-	logs := a.Logs
-	if logs == nil {
-		logs = []string{}
-	}
-	return json.Marshal(activationJSON{a.Namespace, a.Name, a.Version, a.Subject, a.ActivationID, a.Start, a.End,
-		durationField(a.End, a.Duration), a.Cause, a.Response, logs, a.Annotations, a.Publish})
-}
-
-// activationJSON is Activation on the wire: duration beside end, and a
-// pointer so that 0 can be written.
-type activationJSON struct {
-	Namespace    string    `json:"namespace"`
-	Name         string    `json:"name"`
-	Version      string    `json:"version"`
-	Subject      string    `json:"subject"`
-	ActivationID string    `json:"activationId"`
-	Start        int64     `json:"start"`
-	End          int64     `json:"end,omitempty"`
-	Duration     *int64    `json:"duration,omitempty"`
-	Cause        string    `json:"cause,omitempty"`
-	Response     Response  `json:"response"`
-	Logs         []string  `json:"logs"`
-	Annotations  KeyValues `json:"annotations"`
-	Publish      bool      `json:"publish"`
+	return a.AppendJSON(make([]byte, 0, 512))
 }
 
 // durationField is the duration to write: absent when end is 0.
