@@ -58,7 +58,12 @@ type Store struct {
 	gc      *writer
 	pending *pending // activation records accepted, not yet committed
 	holder  *holder  // of those, the ones waiting for a retry
-	health  health
+	// journaled holds the ids with a journal entry: only their records'
+	// commits delete one.
+	journaled *journaled
+	// journalDeletes counts the DELETEs records' commits ran (tests).
+	journalDeletes atomic.Int64
+	health         health
 	// Logf reports write-behind failures, which have no caller to return
 	// to, and each change of health; log.Printf when nil. Set it before
 	// the first write.
@@ -92,6 +97,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
+	jids, err := loadJournaled(ctx, wdb)
+	if err != nil {
+		wdb.Close()
+		return nil, err
+	}
 	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		wdb.Close()
@@ -100,7 +110,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetMaxOpenConns(readConns)
 	rdb.SetMaxIdleConns(idleReadConns)
 	rdb.SetConnMaxIdleTime(time.Minute)
-	s := &Store{path: path, wdb: wdb, rdb: rdb, pending: newPending(), holder: newHolder()}
+	s := &Store{path: path, wdb: wdb, rdb: rdb, pending: newPending(), holder: newHolder(), journaled: jids}
 	s.health.logf = s.logf
 	s.gc = newWriter(wdb, s.observe)
 	go s.retryLoop()
