@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // activationRef is the record on the wire as encoding/json writes it by
@@ -190,4 +192,32 @@ func BenchmarkActivationJSON(b *testing.B) {
 			_, _ = marshalRef(a)
 		}
 	})
+}
+
+// TestActivationIDTimeOrdered: ids are 32 hex digits, start with the
+// time in milliseconds, sort by the time they were made, and keep 80
+// random bits (no two alike).
+func TestActivationIDTimeOrdered(t *testing.T) {
+	a, b := newActivationID(0x0123456789ab), newActivationID(0x0123456789ac)
+	if !ValidActivationID(a) || !ValidActivationID(b) {
+		t.Fatalf("invalid ids %q %q", a, b)
+	}
+	if a[:12] != "0123456789ab" || !(a < b) {
+		t.Fatalf("ids %q, %q: want the time in the first 12 digits, in order", a, b)
+	}
+	seen := map[string]bool{}
+	for range 10000 {
+		id := newActivationID(1)
+		if seen[id[12:]] {
+			t.Fatalf("random part repeated: %s", id)
+		}
+		seen[id[12:]] = true
+	}
+	before := time.Now().UnixMilli()
+	id := NewActivationID()
+	after := time.Now().UnixMilli()
+	ms, err := strconv.ParseInt(id[:12], 16, 64)
+	if err != nil || ms < before || ms > after {
+		t.Fatalf("NewActivationID() = %s: time %d, want within [%d, %d]", id, ms, before, after)
+	}
 }

@@ -122,7 +122,7 @@ func New(cfg Config) *Controller {
 	if cfg.SequenceMax == 0 {
 		cfg.SequenceMax = 50
 	}
-	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, in: newIntake(cfg), boot: whisk.NewActivationID()[:16]}
+	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, in: newIntake(cfg), boot: whisk.NewActivationID()[16:]}
 	c.ents = store.Notifying(cfg.Store.Entities(), c.entityChanged)
 	c.routes()
 	return c
