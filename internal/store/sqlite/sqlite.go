@@ -61,6 +61,7 @@ type Store struct {
 	// journaled holds the ids with a journal entry: only their records'
 	// commits delete one.
 	journaled *journaled
+	ckpt      *checkpointer // copies the WAL into the database file
 	// journalDeletes counts the DELETEs records' commits ran (tests).
 	journalDeletes atomic.Int64
 	health         health
@@ -112,6 +113,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetConnMaxIdleTime(time.Minute)
 	s := &Store{path: path, wdb: wdb, rdb: rdb, pending: newPending(), holder: newHolder(), journaled: jids}
 	s.health.logf = s.logf
+	if s.ckpt, err = newCheckpointer(path, s.logf); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, err
+	}
 	s.gc = newWriter(wdb, s.observe)
 	go s.retryLoop()
 	return s, nil
@@ -133,6 +139,10 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Set("_txlock", "immediate")
+		// Checkpoints are the checkpointer's (checkpoint.go), not
+		// the committing writer's.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walKeepBytes))
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -190,6 +200,7 @@ func (s *Store) observe(err error, n int) {
 	case err != nil:
 		s.health.failed(err)
 	case n > 0:
+		s.ckpt.wrote()
 		s.health.ok(s.holder.count())
 	}
 }
@@ -204,6 +215,7 @@ func (s *Store) wrote(err error) error {
 		s.health.failed(err)
 		return err
 	}
+	s.ckpt.wrote()
 	s.health.ok(s.holder.count())
 	return nil
 }
@@ -225,12 +237,13 @@ func (s *Store) Close() error {
 		if n := s.holder.count(); n > 0 {
 			s.logf("sqlite: closed with %d activation records the database could not take (%v); accepted asynchronous invocations among them run again at the next start", n, s.health.get())
 		}
+		err0 := s.ckpt.close()
 		err1 := s.rdb.Close()
 		// Fold the WAL back into the database file so that a closed
 		// database is one file.
 		_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 		err2 := s.wdb.Close()
-		s.closeErr = errors.Join(err1, err2)
+		s.closeErr = errors.Join(err0, err1, err2)
 	})
 	return s.closeErr
 }
