@@ -565,12 +565,7 @@ func (c *Container) Run(ctx context.Context, req container.RunRequest) (containe
 	if len(bytes.TrimSpace(value)) == 0 {
 		value = json.RawMessage("{}")
 	}
-	msg := make(map[string]any, len(req.Env)+1)
-	for k, v := range req.Env {
-		msg[k] = v
-	}
-	msg["value"] = value
-	line, err := json.Marshal(msg)
+	line, err := runLine(value, req.Env)
 	if err != nil {
 		return container.RunResult{}, fmt.Errorf("run: parameters: %w", err)
 	}
