@@ -58,7 +58,7 @@ func appendString(dst []byte, s string) []byte {
 // appendValue appends the raw JSON v on one line: as it is when it is
 // valid and has no line break, else compacted (which also checks it).
 func appendValue(dst []byte, v json.RawMessage) ([]byte, error) {
-	if bytes.IndexAny(v, "\r\n") < 0 && json.Valid(v) {
+	if !bytes.ContainsAny(v, "\r\n") && json.Valid(v) {
 		return append(dst, v...), nil
 	}
 	var buf bytes.Buffer
