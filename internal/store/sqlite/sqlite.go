@@ -142,7 +142,7 @@ func dsn(path string, readOnly bool) string {
 		// Checkpoints are the checkpointer's (checkpoint.go), not
 		// the committing writer's.
 		q.Add("_pragma", "wal_autocheckpoint(0)")
-		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walKeepBytes))
+		q.Add("_pragma", "journal_size_limit(0)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
