@@ -2,8 +2,10 @@ package whisk
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"time"
 )
 
 // Activation status codes (ActivationResponse.statusCode).
@@ -24,10 +26,18 @@ func StatusName(code int) string {
 	return statusNames[code]
 }
 
-// NewActivationID returns a fresh activation id: 32 lowercase hex digits.
-func NewActivationID() string {
+// NewActivationID returns a fresh activation id: 32 lowercase hex digits,
+// time-ordered. The first 12 digits are the current time in epoch
+// milliseconds (48 bits, as in a UUIDv7), the other 20 are random (80 bits
+// from crypto/rand): ids made later sort later, so the store's indexes
+// grow at their right edge instead of splitting pages all over, and an id
+// is still not guessable (2^80 candidates per millisecond).
+func NewActivationID() string { return newActivationID(time.Now().UnixMilli()) }
+
+func newActivationID(ms int64) string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	binary.BigEndian.PutUint64(b[:8], uint64(ms)<<16)
+	_, _ = rand.Read(b[6:])
 	return hex.EncodeToString(b[:])
 }
 
@@ -117,30 +127,7 @@ type Activation struct {
 // logs is never null. Its receiver is a value so that a record marshals the
 // same whether or not it is addressable.
 func (a Activation) MarshalJSON() ([]byte, error) {
-	logs := a.Logs
-	if logs == nil {
-		logs = []string{}
-	}
-	return json.Marshal(activationJSON{a.Namespace, a.Name, a.Version, a.Subject, a.ActivationID, a.Start, a.End,
-		durationField(a.End, a.Duration), a.Cause, a.Response, logs, a.Annotations, a.Publish})
-}
-
-// activationJSON is Activation on the wire: duration beside end, and a
-// pointer so that 0 can be written.
-type activationJSON struct {
-	Namespace    string    `json:"namespace"`
-	Name         string    `json:"name"`
-	Version      string    `json:"version"`
-	Subject      string    `json:"subject"`
-	ActivationID string    `json:"activationId"`
-	Start        int64     `json:"start"`
-	End          int64     `json:"end,omitempty"`
-	Duration     *int64    `json:"duration,omitempty"`
-	Cause        string    `json:"cause,omitempty"`
-	Response     Response  `json:"response"`
-	Logs         []string  `json:"logs"`
-	Annotations  KeyValues `json:"annotations"`
-	Publish      bool      `json:"publish"`
+	return a.AppendJSON(make([]byte, 0, 512))
 }
 
 // durationField is the duration to write: absent when end is 0.

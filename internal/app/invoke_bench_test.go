@@ -55,17 +55,22 @@ func BenchmarkWarmInvoke(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU()
 	for i := 0; i < b.N; i++ {
 		if err := call(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.report(b)
 }
 
 func parallel(b *testing.B, callers int, call func() error) {
 	b.SetParallelism(callers)
+	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := call(); err != nil {
@@ -74,6 +79,7 @@ func parallel(b *testing.B, callers int, call func() error) {
 			}
 		}
 	})
+	cpu.report(b)
 }
 
 // BenchmarkWarmInvokeParallel is BenchmarkWarmInvoke with 16 callers

@@ -125,6 +125,15 @@ func serve(ctx context.Context, e *env, cfg *srvconfig.Config, logger *slog.Logg
 			return fmt.Errorf("metrics listen: %w", err)
 		}
 	}
+	paddr, stopPprof, err := app.ServePprof(cfg, logger)
+	if err != nil {
+		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+		return err
+	}
+	defer stopPprof()
 	a, err := build(ctx, cfg, logger)
 	if err != nil {
 		ln.Close()
@@ -144,6 +153,9 @@ func serve(ctx context.Context, e *env, cfg *srvconfig.Config, logger *slog.Logg
 	banner(a, ln.Addr(), time.Since(started).Round(time.Millisecond))
 	if mln != nil {
 		fmt.Fprintf(e.stdout, "  metrics: http://%s/metrics\n", mln.Addr())
+	}
+	if paddr != nil {
+		fmt.Fprintf(e.stdout, "  pprof: http://%s/debug/pprof/\n", paddr)
 	}
 
 	sig := make(chan os.Signal, 1)

@@ -127,6 +127,9 @@ type Config struct {
 	Metrics Metrics
 	// Activations is the retention of activation records (retention.go).
 	Activations Activations
+	// Pprof, when set, is a loopback host:port where Go's profiler
+	// (net/http/pprof, /debug/pprof/) is served (pprof; server.go).
+	Pprof string
 
 	wellKnownSet bool
 	flags        *flagValues

@@ -390,6 +390,7 @@ var flagKeys = []struct{ flag, key, usage string }{
 	{"action-network-allow", "actionNetworkAllow", "ranges isolated actions may reach although private or the host's, comma-separated CIDRs"},
 	{"runtimes", "runtimes", "runtimes manifest file (default built in)"},
 	{"go-proxy", "goProxy", "module proxy Go action builds may download from (GOPROXY; default none)"},
+	{"pprof", "pprof", "serve Go's profiler (/debug/pprof/) on this loopback host:port, e.g. 127.0.0.1:6060 (default off)"},
 }
 
 // roleFlagKeys are the flags of the scale-out roles, bound by

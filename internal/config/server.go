@@ -53,6 +53,7 @@ var serverKnobs = []knob{
 	intKnob("http.maxConnections", func(c *Config) *int { return &c.HTTP.MaxConnections }),
 	stringKnob("metricsListen", func(c *Config) *string { return &c.Metrics.Listen }),
 	stringKnob("metricsToken", func(c *Config) *string { return &c.Metrics.Token }),
+	stringKnob("pprof", func(c *Config) *string { return &c.Pprof }),
 }
 
 // validateServer checks HTTP and Metrics.
@@ -72,6 +73,9 @@ func (c *Config) validateServer(bad func(key, format string, args ...any)) {
 	if c.HTTP.MaxConnections < -1 {
 		bad("http.maxConnections", "must be positive, 0 (derived from the file-descriptor limit) or -1 (no cap)")
 	}
+	if c.Pprof != "" && !loopbackHostPort(c.Pprof) {
+		bad("pprof", "%q is not a loopback host:port (the profiler shows the process's internals: serve it on 127.0.0.1 or [::1] only)", c.Pprof)
+	}
 	if c.Metrics.Listen != "" {
 		if _, port, err := net.SplitHostPort(c.Metrics.Listen); err != nil || port == "" {
 			bad("metricsListen", "%q is not a host:port address", c.Metrics.Listen)
@@ -88,4 +92,18 @@ func (c *Config) validateServer(bad func(key, format string, args ...any)) {
 // minute to send the answer. It is derived, not set.
 func (c *Config) WriteTimeout() time.Duration {
 	return max(c.Limits.Actions.Time.Max, c.BlockingWait, time.Minute) + time.Minute
+}
+
+// loopbackHostPort reports whether addr is host:port with a port and a
+// loopback host (localhost, 127.0.0.0/8, ::1).
+func loopbackHostPort(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -486,6 +486,9 @@ func interpret(body []byte) (int, json.RawMessage) {
 	case '[':
 		return whisk.StatusSuccess, body
 	case '{':
+		if !mayHaveKey(body, "error") {
+			return whisk.StatusSuccess, body
+		}
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(body, &fields); err != nil {
 			return whisk.StatusDeveloperError, errorResult(fmt.Sprintf(whisk.MsgInvalidRunResponse, string(body)))
@@ -498,6 +501,42 @@ func interpret(body []byte) (int, json.RawMessage) {
 	default:
 		return whisk.StatusDeveloperError, errorResult(fmt.Sprintf(whisk.MsgInvalidRunResponse, string(body)))
 	}
+}
+
+// mayHaveKey reports whether the valid JSON object obj may have key at
+// its top level: one of its keys is key, or has an escape (which only
+// decoding can tell). Most results have no "error" key: this spares
+// decoding them into a map.
+func mayHaveKey(obj []byte, key string) bool {
+	depth, atKey := 0, false
+	for i := 0; i < len(obj); i++ {
+		switch obj[i] {
+		case '{':
+			depth++
+			atKey = depth == 1
+		case '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			atKey = depth == 1
+		case '"':
+			start, escaped := i+1, false
+			for i++; i < len(obj) && obj[i] != '"'; i++ {
+				if obj[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if atKey {
+				if escaped || string(obj[start:min(i, len(obj))]) == key {
+					return true
+				}
+				atKey = false
+			}
+		}
+	}
+	return false
 }
 
 // provideAPIKey reports whether the action gets __OW_API_KEY: the

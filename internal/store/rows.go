@@ -27,7 +27,7 @@ func EncodeActivation(a *whisk.Activation) (ActivationRow, error) {
 	if a == nil || a.ActivationID == "" {
 		return ActivationRow{}, errors.New("no activation id")
 	}
-	doc, err := json.Marshal(a)
+	doc, err := a.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return ActivationRow{}, fmt.Errorf("encode activation %s: %w", a.ActivationID, err)
 	}

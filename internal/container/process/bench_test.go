@@ -102,11 +102,14 @@ func benchWarmFreeze(b *testing.B, sandbox string, freezeAfter time.Duration) {
 		b.Fatal(err)
 	}
 	req := container.RunRequest{Value: json.RawMessage(`{"a":1}`), Env: map[string]string{"activation_id": "x"}, LogLimit: 1 << 20}
+	b.ReportAllocs()
+	cpu := startCPU()
 	for b.Loop() {
 		if _, err := c.Run(ctx, req); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.report(b)
 }
 
 func BenchmarkWarmPython(b *testing.B)      { benchWarm(b, process.SandboxNone) }

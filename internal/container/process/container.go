@@ -43,6 +43,11 @@ type Container struct {
 	awaitReady bool          // the launcher writes runtimes.ReadyLine first
 	ready      chan struct{} // closed once the ready line came (or none is due)
 	sentinels  bool          // the runtime writes log sentinels
+	// flushed: the runtime (the python launcher) writes its result only
+	// after everything the run wrote to stdout and stderr is in the
+	// pipes, so a run's logs are exactly what the pipes held then (see
+	// logCollector.mark): no sentinels.
+	flushed bool
 
 	runMu       sync.Mutex // serialises runs unless concurrent
 	concurrent  bool
@@ -384,7 +389,8 @@ func (c *Container) Init(ctx context.Context, req container.InitRequest) ([]stri
 		c.mu.Unlock()
 		return nil, nil
 	}
-	c.sentinels = true
+	c.flushed = c.family == runtimes.FamilyPython
+	c.sentinels = !c.flushed
 	msg := map[string]any{"file": prep.file, "main": mainOr(req.Main), "env": req.Env, "dir": prep.dir}
 	if len(prep.path) > 0 {
 		msg["path"] = prep.path
@@ -450,14 +456,17 @@ func (c *Container) exchange(ctx context.Context, line []byte, withLogs bool) ([
 		if !withLogs {
 			return body, nil, nil
 		}
+		if c.flushed {
+			return c.drainLogs(ctx, body)
+		}
 		if !c.sentinels {
 			c.logs.quiesce(c.outPipes, 100*time.Millisecond)
-			return body, c.logs.take(), nil
+			return body, c.logs.take(true), nil
 		}
 		for {
 			changed, done, _ := c.logs.state()
 			if done {
-				return body, c.logs.take(), nil
+				return body, c.logs.take(false), nil
 			}
 			select {
 			case <-changed:
@@ -473,6 +482,26 @@ func (c *Container) exchange(ctx context.Context, line []byte, withLogs bool) ([
 		return nil, c.failLogs(), c.failure(ctx)
 	case <-ctx.Done():
 		return nil, c.failLogs(), c.failure(ctx)
+	}
+}
+
+// drainLogs returns body with the run's logs once the log readers have
+// handled every byte the pipes held when the result came (the runtime
+// wrote its output before its result, flushed).
+func (c *Container) drainLogs(ctx context.Context, body []byte) ([]byte, []string, error) {
+	m := c.logs.mark(c.outPipes)
+	for {
+		changed, ok := c.logs.reached(m)
+		if ok {
+			return body, c.logs.take(true), nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return body, c.failLogs(), c.failure(ctx)
+		case <-c.exited:
+			return body, c.failLogs(), nil
+		}
 	}
 }
 
@@ -515,7 +544,7 @@ func (c *Container) failLogs() []string {
 	default:
 		c.logs.quiesce(c.outPipes, 50*time.Millisecond)
 	}
-	return c.logs.take()
+	return c.logs.take(true)
 }
 
 // Run runs one activation. The container's processes run from the start
@@ -537,12 +566,7 @@ func (c *Container) Run(ctx context.Context, req container.RunRequest) (containe
 	if len(bytes.TrimSpace(value)) == 0 {
 		value = json.RawMessage("{}")
 	}
-	msg := make(map[string]any, len(req.Env)+1)
-	for k, v := range req.Env {
-		msg[k] = v
-	}
-	msg["value"] = value
-	line, err := json.Marshal(msg)
+	line, err := runLine(value, req.Env)
 	if err != nil {
 		return container.RunResult{}, fmt.Errorf("run: parameters: %w", err)
 	}
@@ -596,7 +620,7 @@ func (c *Container) runConcurrent(ctx context.Context, req container.RunRequest,
 	case body := <-ch:
 		res.Body, res.Duration = body, time.Since(start)
 		// Drop the output of concurrent runs.
-		c.logs.take()
+		c.logs.take(false)
 		return res, nil
 	case <-c.resultsEOF:
 	case <-c.exited:

@@ -1,13 +1,11 @@
 package process
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/whirlfaas/whirl/whisk"
@@ -29,8 +27,18 @@ type logCollector struct {
 	sentinels [2]int  // per stream, sentinels seen and not yet consumed
 	eof       [2]bool // per stream, the pipe closed
 	changed   chan struct{}
-	busy      [2]atomic.Bool
+	part      [2]partLine // per stream, the line being read
+	consumed  [2]int64    // per stream, bytes read from the pipe and handled
 }
+
+// partLine is a line read so far: its text up to maxLine bytes, and its
+// last bytes (to find a sentinel at the end of a longer line).
+type partLine struct{ cur, tail []byte }
+
+// maxLine bounds a log line; the rest of a longer line is dropped.
+const maxLine = 16 << 20
+
+var sentinelBytes = []byte(whisk.MsgActivationLogsSentinel)
 
 func newLogCollector() *logCollector {
 	return &logCollector{limit: idleLogLimit, changed: make(chan struct{})}
@@ -67,9 +75,15 @@ func keepWithin(lines []string, limit int) ([]string, int) {
 	return lines, n
 }
 
+// add keeps a line of Whirl's own (a note on the interpreter a kind runs
+// on) as if stream had written it.
 func (l *logCollector) add(stream int, text []byte, at time.Time) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.addLocked(stream, text, at)
+	l.mu.Unlock()
+}
+
+func (l *logCollector) addLocked(stream int, text []byte, at time.Time) {
 	if string(text) == whisk.MsgActivationLogsSentinel {
 		l.sentinels[stream]++
 		l.notifyLocked()
@@ -100,10 +114,19 @@ func (l *logCollector) state() (<-chan struct{}, bool, bool) {
 
 // take returns the lines of the run and resets for the next one, consuming
 // one sentinel per stream. The truncation message is the last line when
-// output was dropped and limit > 0.
-func (l *logCollector) take() []string {
+// output was dropped and limit > 0. With partial, a line not yet ended
+// (output without a final newline) is the run's last line of its stream.
+func (l *logCollector) take(partial bool) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if partial {
+		now := time.Now()
+		for i := range 2 {
+			if len(l.part[i].cur) > 0 {
+				l.endLineLocked(i, now)
+			}
+		}
+	}
 	out := l.lines
 	if l.truncated && l.limit > 0 {
 		out = append(out, fmt.Sprintf("%-30s %s: %s", time.Now().UTC().Format(time.RFC3339Nano), "stderr", fmt.Sprintf(whisk.MsgLogsTruncated, l.limit)))
@@ -117,83 +140,137 @@ func (l *logCollector) take() []string {
 	return out
 }
 
-// read drains one stream until EOF, cutting it into lines. A line longer
-// than maxLine is cut; the remainder is dropped. The sentinel counts also at
-// the end of a line (after output that did not end with a newline).
-func (l *logCollector) read(stream int, r io.Reader) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	const maxLine = 16 << 20
-	var cur, tail []byte
-	sentinel := []byte(whisk.MsgActivationLogsSentinel)
-	for {
-		chunk, err := br.ReadSlice('\n')
-		l.busy[stream].Store(true)
-		now := time.Now()
-		end := len(chunk) > 0 && chunk[len(chunk)-1] == '\n'
-		if end {
-			chunk = chunk[:len(chunk)-1]
-		}
-		if len(cur) < maxLine {
-			cur = append(cur, chunk[:min(len(chunk), maxLine-len(cur))]...)
-		}
-		tail = append(tail, chunk...)
-		if len(tail) > 2*len(sentinel) {
-			tail = append(tail[:0], tail[len(tail)-len(sentinel):]...)
-		}
-		if end || (err != nil && err != bufio.ErrBufferFull && len(cur) > 0) {
-			if bytes.HasSuffix(tail, sentinel) {
-				if text := bytes.TrimSuffix(cur, sentinel); len(text) > 0 {
-					l.add(stream, text, now)
+// read drains one stream until EOF (or until the pipe is closed), cutting
+// it into lines. A line longer than maxLine is cut; the remainder is
+// dropped. The sentinel counts also at the end of a line (after output
+// that did not end with a newline).
+//
+// Each read from the pipe is made, and what it read handled, under l.mu
+// with the pipe non-blocking: whoever holds l.mu sees every byte either
+// still in the pipe (FIONREAD) or handled (consumed), which is what makes
+// drained exact.
+func (l *logCollector) read(stream int, f *os.File) {
+	buf := make([]byte, 64<<10)
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Read(func(fd uintptr) bool {
+			for {
+				l.mu.Lock()
+				n, err := syscall.Read(int(fd), buf)
+				switch {
+				case n > 0:
+					l.feedLocked(stream, buf[:n], time.Now())
+					l.consumed[stream] += int64(n)
+					l.notifyLocked()
+					l.mu.Unlock()
+				case err == syscall.EINTR:
+					l.mu.Unlock()
+				case err == syscall.EAGAIN:
+					l.mu.Unlock()
+					return false // wait until readable
+				default: // EOF or a failure
+					l.mu.Unlock()
+					return true
 				}
-				l.add(stream, sentinel, now)
-			} else {
-				l.add(stream, cur, now)
 			}
-			cur, tail = cur[:0], tail[:0]
-			if cap(cur) > 1<<20 {
-				cur = nil
-			}
+		})
+	}
+	l.mu.Lock()
+	if len(l.part[stream].cur) > 0 {
+		l.endLineLocked(stream, time.Now())
+	}
+	l.eof[stream] = true
+	l.notifyLocked()
+	l.mu.Unlock()
+}
+
+// feedLocked adds data read from stream, ending a line at each newline.
+func (l *logCollector) feedLocked(stream int, data []byte, at time.Time) {
+	p := &l.part[stream]
+	for len(data) > 0 {
+		chunk, end := data, false
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			chunk, data, end = data[:i], data[i+1:], true
+		} else {
+			data = nil
 		}
-		if err != nil && err != bufio.ErrBufferFull {
-			l.mu.Lock()
-			l.eof[stream] = true
-			l.notifyLocked()
-			l.mu.Unlock()
-			l.busy[stream].Store(false)
-			return
+		if len(p.cur) < maxLine {
+			p.cur = append(p.cur, chunk[:min(len(chunk), maxLine-len(p.cur))]...)
 		}
-		l.busy[stream].Store(false)
+		p.tail = append(p.tail, chunk...)
+		if len(p.tail) > 2*len(sentinelBytes) {
+			p.tail = append(p.tail[:0], p.tail[len(p.tail)-len(sentinelBytes):]...)
+		}
+		if end {
+			l.endLineLocked(stream, at)
+		}
 	}
 }
 
-// quiesce waits until both pipes hold no unread bytes and both readers have
-// handled what they read, for runtimes that write no sentinel. It gives up
-// after limit.
-func (l *logCollector) quiesce(pipes [2]*os.File, limit time.Duration) {
-	var fds [2]int
+// endLineLocked ends stream's line being read: a log line, or a sentinel
+// (after the text before it, if any).
+func (l *logCollector) endLineLocked(stream int, at time.Time) {
+	p := &l.part[stream]
+	if bytes.HasSuffix(p.tail, sentinelBytes) {
+		if text := bytes.TrimSuffix(p.cur, sentinelBytes); len(text) > 0 {
+			l.addLocked(stream, text, at)
+		}
+		l.addLocked(stream, sentinelBytes, at)
+	} else {
+		l.addLocked(stream, p.cur, at)
+	}
+	p.cur, p.tail = p.cur[:0], p.tail[:0]
+	if cap(p.cur) > 1<<20 {
+		p.cur = nil
+	}
+}
+
+// mark returns, per stream, the bytes the readers will have handled once
+// they have read everything in the pipes now: what they handled so far
+// plus what the pipes hold (FIONREAD).
+func (l *logCollector) mark(pipes [2]*os.File) [2]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.consumed
 	for i, p := range pipes {
-		fds[i] = -1
-		if p == nil {
+		if p == nil || l.eof[i] {
 			continue
 		}
 		if rc, err := p.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) { fds[i] = int(fd) })
+			rc.Control(func(fd uintptr) { m[i] += int64(fionread(fd)) })
 		}
 	}
-	end := time.Now().Add(limit)
-	for time.Now().Before(end) {
-		idle := true
-		for i, fd := range fds {
-			if fd < 0 {
-				continue
-			}
-			if fionread(uintptr(fd)) > 0 || l.busy[i].Load() {
-				idle = false
-			}
+	return m
+}
+
+// reached returns a channel closed at the next change, and whether the
+// readers have handled the bytes of m (or their pipes closed).
+func (l *logCollector) reached(m [2]int64) (<-chan struct{}, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range 2 {
+		if l.consumed[i] < m[i] && !l.eof[i] {
+			return l.changed, false
 		}
-		if idle {
+	}
+	return l.changed, true
+}
+
+// quiesce waits until the readers have handled every byte the pipes held
+// when it was called, giving up after limit: after a result, the output
+// written before it (runtimes that write no sentinel, and failures).
+func (l *logCollector) quiesce(pipes [2]*os.File, limit time.Duration) {
+	m := l.mark(pipes)
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		changed, ok := l.reached(m)
+		if ok {
 			return
 		}
-		time.Sleep(50 * time.Microsecond)
+		select {
+		case <-changed:
+		case <-t.C:
+			return
+		}
 	}
 }

@@ -2,8 +2,8 @@
 # Once the interpreter has started it writes the ready line {"ready":true}
 # on fd 3. The first stdin line is then the init message ({"file", "main",
 # "env", "path", "dir"}); then one line per activation ({"value": {...},
-# "activation_id": ...}). Results go to fd 3, one JSON line each; after
-# each, the log sentinel is written on stdout and stderr.
+# "activation_id": ...}). Results go to fd 3, one JSON line each, written
+# after stdout and stderr are flushed (no log sentinels: see finish).
 #
 # Start-up is on every cold start's path, so this file imports only what
 # the interpreter has already loaded: JSON through the C accelerator
@@ -12,7 +12,6 @@
 import os
 import sys
 
-SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 EXIT_MEMORY = 86
 
 
@@ -162,15 +161,20 @@ setenv = _activation_env()
 
 
 def finish(out, body):
-    out.write(body + "\n")
-    out.flush()
+    # Whatever the run printed goes into the pipes before its result: the
+    # invoker takes, as the run's logs, everything the pipes held when
+    # the result came (output written straight to fd 1 or 2, or by a
+    # process that ended, is there already). No sentinels.
     try:
-        sys.stdout.write(SENTINEL)
         sys.stdout.flush()
     except Exception:
         pass
-    sys.stderr.write(SENTINEL)
-    sys.stderr.flush()
+    try:
+        sys.stderr.flush()
+    except Exception:
+        pass
+    out.write(body + "\n")
+    out.flush()
 
 
 def print_exc():

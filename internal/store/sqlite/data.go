@@ -197,7 +197,9 @@ func (a activations) Put(ctx context.Context, acts ...*whisk.Activation) error {
 // journal entries; records replaced by a later Put meanwhile are skipped
 // (the later one commits). Its outcome settles ps.
 func (s *Store) recordsOp(ps []*pendingAct) groupcommit.Op[txWrite] {
+	var retired []string // journal entries this op's transaction deleted
 	return groupcommit.Op[txWrite]{N: len(ps), Write: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
+		retired = retired[:0] // a failed batch is retried alone
 		for _, e := range ps {
 			if !s.pending.current(e) {
 				continue
@@ -206,12 +208,22 @@ func (s *Store) recordsOp(ps []*pendingAct) groupcommit.Op[txWrite] {
 			if _, err := st.putAct.ExecContext(ctx, r.ID, r.Namespace, r.Path, r.Start, r.Doc); err != nil {
 				return fmt.Errorf("sqlite: put activation %s: %w", r.ID, err)
 			}
+			if !s.journaled.has(r.ID) {
+				continue // a blocking invocation: no journal entry
+			}
 			if _, err := st.delJournal.ExecContext(ctx, r.ID); err != nil {
 				return fmt.Errorf("sqlite: retire journal entry %s: %w", r.ID, err)
 			}
+			s.journalDeletes.Add(1)
+			retired = append(retired, r.ID)
 		}
 		return nil
-	}, OnDone: func(err error) { s.settle(ps, err) }}
+	}, OnDone: func(err error) {
+		if err == nil {
+			s.journaled.remove(retired)
+		}
+		s.settle(ps, err)
+	}}
 }
 
 // settle ends the write of ps: committed records leave the pending set;
@@ -440,6 +452,11 @@ func (j journal) Append(ctx context.Context, entries ...store.JournalEntry) erro
 	if err != nil {
 		return fmt.Errorf("sqlite: journal append: %w", err)
 	}
+	ids := make([]string, len(rows))
+	for i, e := range rows {
+		ids[i] = e.ID
+	}
+	j.s.journaled.add(ids)
 	return j.s.gc.Do(ctx, groupcommit.Op[txWrite]{N: len(rows), Write: func(ctx context.Context, tx *sql.Tx, st *stmts) error {
 		for _, e := range rows {
 			if _, err := st.appendJournal.ExecContext(ctx, e.ID, e.Payload, e.Accepted); err != nil {
@@ -462,6 +479,10 @@ func (j journal) Done(ctx context.Context, ids ...string) error {
 			}
 		}
 		return nil
+	}, OnDone: func(err error) {
+		if err == nil {
+			j.s.journaled.remove(ids)
+		}
 	}})
 }
 

@@ -112,6 +112,7 @@ func (s *Store) deleteBatch(ctx context.Context, q string, args ...any) (n, byte
 		return 0, 0, fmt.Errorf("sqlite: prune: %w", unavailable(err))
 	}
 	defer rows.Close()
+	defer s.ckpt.wrote()
 	for rows.Next() {
 		var size int64
 		if err := rows.Scan(&size); err != nil {
@@ -147,7 +148,9 @@ func (s *Store) vacuum(ctx context.Context, wait time.Duration) (int64, error) {
 		if before == 0 {
 			return freed, nil
 		}
-		if err := drain(s.wdb.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumStep))); err != nil {
+		err := drain(s.wdb.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumStep)))
+		s.ckpt.wrote()
+		if err != nil {
 			return freed, fmt.Errorf("sqlite: vacuum: %w", err)
 		}
 		if err := s.wdb.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&after); err != nil {

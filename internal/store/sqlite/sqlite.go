@@ -58,7 +58,13 @@ type Store struct {
 	gc      *writer
 	pending *pending // activation records accepted, not yet committed
 	holder  *holder  // of those, the ones waiting for a retry
-	health  health
+	// journaled holds the ids with a journal entry: only their records'
+	// commits delete one.
+	journaled *journaled
+	ckpt      *checkpointer // copies the WAL into the database file
+	// journalDeletes counts the DELETEs records' commits ran (tests).
+	journalDeletes atomic.Int64
+	health         health
 	// Logf reports write-behind failures, which have no caller to return
 	// to, and each change of health; log.Printf when nil. Set it before
 	// the first write.
@@ -92,6 +98,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
+	jids, err := loadJournaled(ctx, wdb)
+	if err != nil {
+		wdb.Close()
+		return nil, err
+	}
 	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		wdb.Close()
@@ -100,8 +111,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetMaxOpenConns(readConns)
 	rdb.SetMaxIdleConns(idleReadConns)
 	rdb.SetConnMaxIdleTime(time.Minute)
-	s := &Store{path: path, wdb: wdb, rdb: rdb, pending: newPending(), holder: newHolder()}
+	s := &Store{path: path, wdb: wdb, rdb: rdb, pending: newPending(), holder: newHolder(), journaled: jids}
 	s.health.logf = s.logf
+	if s.ckpt, err = newCheckpointer(path, s.logf); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, err
+	}
 	s.gc = newWriter(wdb, s.observe)
 	go s.retryLoop()
 	return s, nil
@@ -123,6 +139,10 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Set("_txlock", "immediate")
+		// Checkpoints are the checkpointer's (checkpoint.go), not
+		// the committing writer's.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", "journal_size_limit(0)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -180,6 +200,7 @@ func (s *Store) observe(err error, n int) {
 	case err != nil:
 		s.health.failed(err)
 	case n > 0:
+		s.ckpt.wrote()
 		s.health.ok(s.holder.count())
 	}
 }
@@ -194,6 +215,7 @@ func (s *Store) wrote(err error) error {
 		s.health.failed(err)
 		return err
 	}
+	s.ckpt.wrote()
 	s.health.ok(s.holder.count())
 	return nil
 }
@@ -215,12 +237,13 @@ func (s *Store) Close() error {
 		if n := s.holder.count(); n > 0 {
 			s.logf("sqlite: closed with %d activation records the database could not take (%v); accepted asynchronous invocations among them run again at the next start", n, s.health.get())
 		}
+		err0 := s.ckpt.close()
 		err1 := s.rdb.Close()
 		// Fold the WAL back into the database file so that a closed
 		// database is one file.
 		_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 		err2 := s.wdb.Close()
-		s.closeErr = errors.Join(err1, err2)
+		s.closeErr = errors.Join(err0, err1, err2)
 	})
 	return s.closeErr
 }
