@@ -451,37 +451,54 @@ func (c *Container) exchange(ctx context.Context, line []byte, withLogs bool) ([
 	if _, err := c.stdin.Write(append(line, '\n')); err != nil {
 		return nil, c.failLogs(), c.failure(ctx)
 	}
+	var body []byte
 	select {
-	case body := <-c.results:
-		if !withLogs {
-			return body, nil, nil
-		}
-		if c.flushed {
-			return c.drainLogs(ctx, body)
-		}
-		if !c.sentinels {
-			c.logs.quiesce(c.outPipes, 100*time.Millisecond)
-			return body, c.logs.take(true), nil
-		}
-		for {
-			changed, done, _ := c.logs.state()
-			if done {
-				return body, c.logs.take(false), nil
-			}
-			select {
-			case <-changed:
-			case <-ctx.Done():
-				return body, c.failLogs(), c.failure(ctx)
-			case <-c.exited:
-				return body, c.failLogs(), nil
-			}
-		}
+	case body = <-c.results:
 	case <-c.resultsEOF:
-		return nil, c.failLogs(), c.failure(ctx)
+		// A launcher that writes its result (an init error, say) and exits
+		// closes its result channel right after: the result may be waiting.
+		if body = c.resultNow(); body == nil {
+			return nil, c.failLogs(), c.failure(ctx)
+		}
 	case <-c.exited:
-		return nil, c.failLogs(), c.failure(ctx)
+		if body = c.resultNow(); body == nil {
+			return nil, c.failLogs(), c.failure(ctx)
+		}
 	case <-ctx.Done():
 		return nil, c.failLogs(), c.failure(ctx)
+	}
+	if !withLogs {
+		return body, nil, nil
+	}
+	if c.flushed {
+		return c.drainLogs(ctx, body)
+	}
+	if !c.sentinels {
+		c.logs.quiesce(c.outPipes, 100*time.Millisecond)
+		return body, c.logs.take(true), nil
+	}
+	for {
+		changed, done, _ := c.logs.state()
+		if done {
+			return body, c.logs.take(false), nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return body, c.failLogs(), c.failure(ctx)
+		case <-c.exited:
+			return body, c.failLogs(), nil
+		}
+	}
+}
+
+// resultNow returns a result line already delivered, or nil.
+func (c *Container) resultNow() []byte {
+	select {
+	case body := <-c.results:
+		return body
+	default:
+		return nil
 	}
 }
 
