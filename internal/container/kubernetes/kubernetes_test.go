@@ -54,7 +54,7 @@ type fakeCluster struct {
 	logCode int
 	noSplit bool
 
-	gets int // GET pod requests served
+	gets    int // GET pod requests served
 	mu      sync.Mutex
 	pods    map[string]*fakePod
 	byIP    map[string]string

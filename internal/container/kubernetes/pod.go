@@ -41,9 +41,9 @@ type Toleration struct {
 
 // PodSpec is a Pod's spec.
 type PodSpec struct {
-	RestartPolicy                string           `json:"restartPolicy,omitempty"`
-	AutomountServiceAccountToken *bool            `json:"automountServiceAccountToken,omitempty"`
-	EnableServiceLinks           *bool            `json:"enableServiceLinks,omitempty"`
+	RestartPolicy                string            `json:"restartPolicy,omitempty"`
+	AutomountServiceAccountToken *bool             `json:"automountServiceAccountToken,omitempty"`
+	EnableServiceLinks           *bool             `json:"enableServiceLinks,omitempty"`
 	Containers                   []PodContainer    `json:"containers"`
 	ImagePullSecrets             []LocalObjectRef  `json:"imagePullSecrets,omitempty"`
 	NodeSelector                 map[string]string `json:"nodeSelector,omitempty"`
