@@ -34,6 +34,8 @@ NODE_IP=10.250.0.1 PEER_IP=10.250.0.2
 POD_CIDR=10.251.0.0/24 POD_GW=10.251.0.1
 SVC_CIDR=10.252.0.0/16 SVC_API=10.252.0.1
 TOKEN=whirl-e2e-admin-token
+# Fixed paths some component writes whatever it is configured with.
+HOST_PATHS="/var/log/pods /var/log/containers /var/lib/kubelet /var/lib/cni /run/containerd"
 
 log() { printf 'e2e-kubernetes: %s\n' "$*" >&2; }
 stamp() { date +%s.%N; }
@@ -213,7 +215,8 @@ api_up() {
     --client-ca-file="$S/pki/ca.crt" --token-auth-file="$S/pki/tokens.csv" \
     --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$S/pki/sa.pub" \
     --service-account-signing-key-file="$S/pki/sa.key" --authorization-mode=RBAC \
-    --allow-privileged=true --enable-priority-and-fairness=false
+    --allow-privileged=true --enable-priority-and-fairness=false \
+    --feature-gates=PodLogsQuerySplitStreams=true
   local i
   for i in $(seq 300); do
     innet curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" https://$NODE_IP:6443/readyz 2>/dev/null | grep -q 200 && return
@@ -248,11 +251,12 @@ kubeletCgroups: ""
 staticPodPath: ""
 EOF
   start kubelet "$BIN/kubelet" --config="$S/kubelet.yaml" --kubeconfig="$S/kubeconfig" \
-    --root-dir="$S/kubelet" --cert-dir="$S/kubelet/pki" --hostname-override=localhost
+    --root-dir="$S/kubelet" --cert-dir="$S/kubelet/pki" --hostname-override=localhost \
+    --feature-gates=PodLogsQuerySplitStreams=true
   start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$S/kubeconfig" \
     --service-account-private-key-file="$S/pki/sa.key" --root-ca-file="$S/pki/ca.crt" \
     --leader-elect=false --bind-address=127.0.0.1 --secure-port=10257 \
-    --use-service-account-credentials=false --controllers='*,-nodeipam,-cloud-node-lifecycle'
+    --use-service-account-credentials=false
   start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$S/kubeconfig" --leader-elect=false \
     --bind-address=127.0.0.1 --secure-port=10259
   start kube-proxy "$BIN/kube-proxy" --kubeconfig="$S/kubeconfig" --proxy-mode=iptables \
@@ -286,6 +290,15 @@ services_up() {
 }
 
 # ---------------------------------------------------------------- teardown
+# ours: whether PID still is a process of this run (its command line
+# names the state directory or the cached binaries), so that a PID reused
+# since is never signalled.
+ours() {
+  local cmd
+  cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ $cmd == *"$S"* || $cmd == *"$BIN/"* ]]
+}
+
 teardown() {
   local rc=$?
   set +e
@@ -298,6 +311,7 @@ teardown() {
   local pid name
   # Reverse order of start, each by its recorded PID.
   tac "$S/pids" | while read -r pid name; do
+    ours "$pid" || continue
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null
@@ -305,16 +319,19 @@ teardown() {
   # containerd's shims (children it started; their PIDs are in its state).
   local f
   for f in $(find "$S/containerd/state" -name 'init.pid' -o -name 'shim.pid' 2>/dev/null); do
-    pid=$(cat "$f" 2>/dev/null) && [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    pid=$(cat "$f" 2>/dev/null) && [ -n "$pid" ] && ours "$pid" && kill -KILL "$pid" 2>/dev/null
   done
+  mv "$S/pids" "$S/pids.stopped"
   sleep 0.5
   # Mounts below the state directory (pod volumes, overlays, netns files).
   grep " $S" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   cgroups_down
   [ -e "$S/netns" ] && ip netns del $NS 2>/dev/null
-  # The kubelet writes pod logs where it must: only what this run created.
-  [ -e "$S/had-var-log-pods" ] || rm -rf /var/log/pods
-  [ -e "$S/had-var-log-containers" ] || rm -rf /var/log/containers
+  # Paths outside the state directory that the kubelet, containerd's
+  # shims and CNI use whatever they are told: removed if this run
+  # created them.
+  local p
+  while read -r p; do [ -n "$p" ] && rm -rf "$p"; done <"$S/created-paths"
   if [ -n "${E2E_KEEP:-}" ]; then log "kept $S"; else rm -rf "$S"; fi
   return $rc
 }
@@ -327,8 +344,9 @@ main() {
   deps
   tools
   mkdir -p "$S/log"
-  [ -d /var/log/pods ] && touch "$S/had-var-log-pods"
-  [ -d /var/log/containers ] && touch "$S/had-var-log-containers"
+  local p
+  : >"$S/created-paths"
+  for p in $HOST_PATHS; do [ -e "$p" ] || echo "$p" >>"$S/created-paths"; done
   : >"$S/pids"
   trap teardown EXIT
   trap 'exit 130' INT TERM
@@ -354,7 +372,7 @@ EOF
   set -a; . "$S/env"; set +a
   log "running the tests"
   local rc=0
-  innet env "PATH=$PATH" go test -count=1 -tags e2e_kubernetes -timeout 30m ${E2E_RUN:+-run "$E2E_RUN"} \
+  innet env "PATH=$PATH" go test -v -count=1 -tags e2e_kubernetes -timeout 30m ${E2E_RUN:+-run "$E2E_RUN"} \
     ./internal/container/kubernetes/ ./deploy/helm/whirl/ 2>&1 | tee "$S/log/test.log" || rc=$?
   return $rc
 }

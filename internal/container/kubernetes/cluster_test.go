@@ -52,8 +52,8 @@ func clusterFactory(t *testing.T, ns string, mod func(*kubernetes.Options)) *kub
 
 func TestClusterConformance(t *testing.T) {
 	f := clusterFactory(t, "e2e-factory", func(o *kubernetes.Options) {
-		// Split streams are off in the cluster (422): the factory falls
-		// back to the merged stream; logs must still come.
+		// The harness' cluster has split log streams on
+		// (PodLogsQuerySplitStreams): stdout and stderr keep their names.
 		o.SplitLogStreams = true
 	})
 	containertest.Run(t, f, containertest.Sources{
