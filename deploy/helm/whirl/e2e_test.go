@@ -237,13 +237,17 @@ func guestKey(t *testing.T, c *e2ekube.Cluster, ns string) string {
 			return err
 		}
 		for _, p := range pods {
-			l, _ := c.Text("/api/v1/namespaces/" + ns + "/pods/" + p.Metadata.Name + "/log")
-			if m := authLine.FindStringSubmatch(l); m != nil {
-				key = m[1]
-				return nil
+			// The controller that created the key prints it; if it
+			// restarted since, its previous container did.
+			for _, q := range []string{"", "?previous=true"} {
+				l, _ := c.Text("/api/v1/namespaces/" + ns + "/pods/" + p.Metadata.Name + "/log" + q)
+				if m := authLine.FindStringSubmatch(l); m != nil {
+					key = m[1]
+					return nil
+				}
 			}
 		}
-		return fmt.Errorf("not found in %d controllers' logs", len(pods))
+		return fmt.Errorf("not found in %d controllers' logs:\n%s", len(pods), podReport(c, ns))
 	})
 	return key
 }
