@@ -118,6 +118,11 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 
 	key := guestKey(t, c, ns)
 	wsk := &client{base: apiHost, key: key}
+	// Ready pods are not yet a NodePort: kube-proxy writes its rules when
+	// the Service's endpoints reach it.
+	e2ekube.Eventually(t, time.Minute, "the controllers through NodePort 31001", func() error {
+		return wsk.do(http.MethodGet, "/api/v1/namespaces/_/actions", nil, nil)
+	})
 	// The field guide's first steps through the NodePort: create an
 	// action, invoke it blocking and async, read the activation.
 	wsk.must(t, http.MethodPut, "/api/v1/namespaces/_/actions/hello?overwrite=true",
