@@ -38,3 +38,7 @@ check: vet lint race ## vet, lint, then the tests with -race
 bench: build ## the Go benchmarks and whirl bench
 	$(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
 	./bin/whirl bench
+
+.PHONY: e2e-kubernetes
+e2e-kubernetes: ## Whirl on a real one-node Kubernetes in a network namespace (root; builds the cluster once into bin/kube)
+	@./scripts/e2e-kubernetes.sh

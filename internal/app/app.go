@@ -155,12 +155,19 @@ func (a *App) startFactory(cfg *config.Config, name string) (err error) {
 	if cfg.ContainerFactory == "kubernetes" {
 		ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
 		defer cancel()
+		k := cfg.Kubernetes
+		pod, err := kubernetes.ParsePodSettings(k.NodeSelector, k.Tolerations, k.ImagePullSecrets, k.CPUPerGB, k.ActiveDeadlineSeconds)
+		if err != nil {
+			return fmt.Errorf("container factory: %w", err)
+		}
 		kf, err := kubernetes.New(ctx, kubernetes.Options{
 			Namespace: cfg.Kubernetes.Namespace,
 			Image:     cfg.Kubernetes.Image,
 			Invoker:   name,
 			Manifest:  a.manifest,
 			APIHost:   cfg.APIHost,
+			Pod:       pod,
+			OwnerPod:  k.OwnerPod,
 		})
 		if err != nil {
 			return fmt.Errorf("container factory: %w", err)

@@ -169,6 +169,14 @@ type Kubernetes struct {
 	// Image, when set, is Whirl's runtime image (`whirl proxy`), run for
 	// every kind instead of the runtimes manifest's images.
 	Image string
+	// Pod settings of action pods, parsed by kubernetes.ParsePodSettings:
+	// NodeSelector "k=v,k2=v2", Tolerations a JSON array,
+	// ImagePullSecrets "a,b", CPUPerGB cores per 1024 MB of an action's
+	// memory, ActiveDeadlineSeconds a pod's longest life.
+	NodeSelector, Tolerations, ImagePullSecrets, CPUPerGB, ActiveDeadlineSeconds string
+	// OwnerPod is the invoker's own pod, owner of the action pods (same
+	// namespace only): the garbage collector removes them with it.
+	OwnerPod string
 }
 
 // ContainerPool configures the invoker's pool of action containers.

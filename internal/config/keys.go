@@ -128,6 +128,12 @@ var knobs = func() []knob {
 		stringKnob("containerFactory", func(c *Config) *string { return &c.ContainerFactory }),
 		stringKnob("kubernetes.namespace", func(c *Config) *string { return &c.Kubernetes.Namespace }),
 		stringKnob("kubernetes.image", func(c *Config) *string { return &c.Kubernetes.Image }),
+		stringKnob("kubernetes.nodeSelector", func(c *Config) *string { return &c.Kubernetes.NodeSelector }),
+		stringKnob("kubernetes.tolerations", func(c *Config) *string { return &c.Kubernetes.Tolerations }),
+		stringKnob("kubernetes.imagePullSecrets", func(c *Config) *string { return &c.Kubernetes.ImagePullSecrets }),
+		stringKnob("kubernetes.cpuPerGB", func(c *Config) *string { return &c.Kubernetes.CPUPerGB }),
+		stringKnob("kubernetes.activeDeadlineSeconds", func(c *Config) *string { return &c.Kubernetes.ActiveDeadlineSeconds }),
+		stringKnob("kubernetes.ownerPod", func(c *Config) *string { return &c.Kubernetes.OwnerPod }),
 		{key: "useWellKnownKeys", set: func(c *Config, v string) error {
 			b, err := parseBool(v)
 			if err != nil {

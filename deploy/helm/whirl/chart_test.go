@@ -90,6 +90,26 @@ func funcs(set **template.Template) template.FuncMap {
 			}
 			return out
 		},
+		"kindIs": func(kind string, v any) bool {
+			switch v.(type) {
+			case float64:
+				return kind == "float64"
+			case int, int64:
+				return kind == "int" || kind == "int64"
+			case string:
+				return kind == "string"
+			}
+			return false
+		},
+		"int64": func(v any) int64 {
+			if f, ok := v.(float64); ok {
+				return int64(f)
+			}
+			i, _ := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+			return i
+		},
+		"toString": func(v any) string { return fmt.Sprint(v) },
+		"fail":     func(msg string) (string, error) { return "", errors.New(msg) },
 		"sha256sum": func(s string) string {
 			h := sha256.Sum256([]byte(s))
 			return hex.EncodeToString(h[:])

@@ -3,8 +3,6 @@ package kubernetes
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +14,9 @@ import (
 	"strings"
 )
 
-// In-cluster locations of the service account's credentials.
-const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+// In-cluster location of the service account's credentials (a variable
+// for tests).
+var saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // APIError is a failed call to the Kubernetes API: the HTTP status and the
 // message of the Status object the server answered with.
@@ -36,6 +35,11 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("kubernetes: %s: %d %s: %s", e.Op, e.Status, e.Reason, msg)
 }
 
+func isUnprocessable(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity
+}
+
 func isNotFound(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
@@ -47,6 +51,7 @@ type api struct {
 	token string
 	ns    string
 	hc    *http.Client
+	creds *rotating // in-cluster: token and CA re-read when they change
 }
 
 // inCluster builds the API settings from the service account mounted in
@@ -56,25 +61,21 @@ func inCluster() (base, token, ns string, hc *http.Client, err error) {
 	if host == "" || port == "" {
 		return "", "", "", nil, errors.New("kubernetes: not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no API URL configured")
 	}
-	tok, err := os.ReadFile(saDir + "/token")
-	if err != nil {
-		return "", "", "", nil, fmt.Errorf("kubernetes: service account token: %w", err)
-	}
-	ca, err := os.ReadFile(saDir + "/ca.crt")
-	if err != nil {
-		return "", "", "", nil, fmt.Errorf("kubernetes: service account CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return "", "", "", nil, errors.New("kubernetes: service account CA: no certificate found")
+	creds := &rotating{tokenFile: saDir + "/token", caFile: saDir + "/ca.crt"}
+	if _, err := creds.current(); err != nil {
+		return "", "", "", nil, err
 	}
 	if b, err := os.ReadFile(saDir + "/namespace"); err == nil {
 		ns = strings.TrimSpace(string(b))
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return "https://" + net.JoinHostPort(host, port), strings.TrimSpace(string(tok)), ns, &http.Client{Transport: tr}, nil
+	tr.TLSClientConfig = creds.tlsConfig()
+	inClusterCreds = creds
+	return "https://" + net.JoinHostPort(host, port), "", ns, &http.Client{Transport: tr}, nil
 }
+
+// inClusterCreds hands the credentials inCluster read to New.
+var inClusterCreds *rotating
 
 func (a *api) podsPath() string { return "/api/v1/namespaces/" + url.PathEscape(a.ns) + "/pods" }
 
@@ -125,8 +126,16 @@ func (a *api) send(ctx context.Context, method, path string, body any) (*http.Re
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
+	tok := a.token
+	if a.creds != nil {
+		c, err := a.creds.current()
+		if err != nil {
+			return nil, err
+		}
+		tok = c.token
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	return a.hc.Do(req)
 }

@@ -88,6 +88,18 @@ type Options struct {
 	// LogWait bounds the wait for an activation's log sentinels after it
 	// answered; 0 means 2 s.
 	LogWait time.Duration
+	// Pod holds what configuration adds to every action pod: CPU,
+	// activeDeadlineSeconds, nodeSelector, tolerations, imagePullSecrets.
+	Pod PodSettings
+	// OwnerPod, when set, is the invoker's own pod (in Namespace): action
+	// pods get it as owner reference, so that the garbage collector
+	// deletes them when the invoker's pod is gone (helm uninstall, a
+	// killed invoker) even if the invoker could not.
+	OwnerPod string
+	// MemoryOverheadMB is added to the memory limit (not the request) of
+	// pods running Whirl's runtime image, for `whirl proxy` itself next
+	// to the action; 0 means 64, negative none.
+	MemoryOverheadMB int
 }
 
 // Factory creates pods. It is safe for concurrent use.
@@ -97,6 +109,7 @@ type Factory struct {
 	man    *runtimes.Manifest
 	prefix string
 	hc     *http.Client
+	owner  *OwnerReference
 
 	mu   sync.Mutex
 	live map[string]*Container
@@ -113,7 +126,7 @@ func New(ctx context.Context, opts Options) (*Factory, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.base, a.token, a.hc = base, tok, hc
+		a.base, a.token, a.hc, a.creds = base, tok, hc, inClusterCreds
 		if a.ns == "" {
 			a.ns = ns
 		}
@@ -147,7 +160,17 @@ func New(ctx context.Context, opts Options) (*Factory, error) {
 		tr.MaxIdleConnsPerHost = 16
 		hc = &http.Client{Transport: tr}
 	}
+	if opts.MemoryOverheadMB == 0 {
+		opts.MemoryOverheadMB = 64
+	}
 	f := &Factory{opts: opts, api: a, man: man, prefix: "wsk-" + dnsLabel(opts.Invoker), hc: hc, live: map[string]*Container{}}
+	if opts.OwnerPod != "" {
+		p, err := a.getPod(ctx, opts.OwnerPod)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes: the invoker's own pod (owner of action pods): %w", err)
+		}
+		f.owner = &OwnerReference{APIVersion: "v1", Kind: "Pod", Name: p.Metadata.Name, UID: p.Metadata.UID}
+	}
 	if _, err := f.cleanup(ctx); err != nil {
 		return nil, err
 	}
@@ -189,7 +212,13 @@ func (f *Factory) image(spec container.Spec) (string, []string, error) {
 		return "", nil, fmt.Errorf("%w: %s: %v", container.ErrUnsupportedKind, spec.Kind, err)
 	}
 	if f.opts.Image != "" && runtimes.HasLauncher(k.Family) {
-		return f.opts.Image, []string{"--kind", k.Kind}, nil
+		args := []string{"--kind", k.Kind}
+		if spec.MemoryMB > 0 {
+			// whirl proxy limits the action to it (python: an address-space
+			// limit that ends in "out of memory", not a kernel kill).
+			args = append(args, "--memory", strconv.Itoa(spec.MemoryMB))
+		}
+		return f.opts.Image, args, nil
 	}
 	// Whirl's image has no runtime for dotnet, swift or rust: their kinds
 	// run in the manifest's image, OpenWhisk's.
@@ -238,9 +267,10 @@ func (f *Factory) Create(ctx context.Context, spec container.Spec) (container.Co
 			}},
 		},
 	}
-	if spec.MemoryMB > 0 {
-		mem := strconv.Itoa(spec.MemoryMB) + "Mi"
-		pod.Spec.Containers[0].Resources = Resources{Limits: map[string]string{"memory": mem}, Requests: map[string]string{"memory": mem}}
+	pod.Spec.Containers[0].Resources = f.resources(spec, args != nil)
+	f.opts.Pod.apply(&pod.Spec)
+	if f.owner != nil {
+		pod.Metadata.OwnerReferences = []OwnerReference{*f.owner}
 	}
 	if _, err := f.api.createPod(ctx, pod); err != nil {
 		return nil, err
@@ -351,12 +381,25 @@ func (f *Factory) newContainer(name, ip string) *Container {
 	if f.opts.SplitLogStreams {
 		streams, names = []string{"Stdout", "Stderr"}, []string{"stdout", "stderr"}
 	}
+	if f.opts.SplitLogStreams {
+		// Split streams are alpha (off by default): the API answers 422
+		// without them. Fall back to the merged stream.
+		r, err := f.api.followLogs(lctx, name, streams[0])
+		if err != nil && isUnprocessable(err) {
+			streams, names = []string{""}, []string{"stdout"}
+		}
+		if r != nil {
+			r.Close()
+		}
+	}
 	c.logs = newLogs(len(streams))
 	for i, s := range streams {
 		go func() {
 			r, err := f.api.followLogs(lctx, name, s)
 			if err != nil {
-				c.logs.read(i, names[i], strings.NewReader(""))
+				if lctx.Err() == nil {
+					c.logs.fail(i, err)
+				}
 				return
 			}
 			defer r.Close()
@@ -418,6 +461,12 @@ func (c *Container) failure(err error) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	if c.serving(ctx) {
+		// The runtime still answers (Whirl's runtime image outlives a
+		// crashed action): no terminated state will come, do not wait
+		// for one.
+		return err
+	}
 	for {
 		p, gerr := c.f.api.getPod(ctx, c.name)
 		if gerr == nil {
@@ -434,6 +483,23 @@ func (c *Container) failure(err error) error {
 		case <-time.After(c.f.opts.PollInterval):
 		}
 	}
+}
+
+// serving reports whether the pod's runtime still answers HTTP (any
+// status) on its port.
+func (c *Container) serving(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.client.BaseURL+"/", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.f.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
 }
 
 // Destroy deletes the pod (grace period 0). It is idempotent.

@@ -48,7 +48,13 @@ type fakeCluster struct {
 	pf         *process.Factory
 	neverReady bool
 	createCode int // answer pod creation with this status when not 0
+	// logCode answers every log request with this status when not 0;
+	// noSplit answers 422 to stream= (split log streams off, as by
+	// default in Kubernetes 1.37).
+	logCode int
+	noSplit bool
 
+	gets    int // GET pod requests served
 	mu      sync.Mutex
 	pods    map[string]*fakePod
 	byIP    map[string]string
@@ -163,6 +169,8 @@ func (fc *fakeCluster) start(fp *fakePod) {
 	ip := fmt.Sprintf("10.0.0.%d", fc.nextIP)
 	fc.byIP[ip] = ln.Addr().String()
 	fp.srv, fp.hs, fp.addr = srv, hs, ln.Addr().String()
+	// What whirl proxy prints when it starts: the pod log's first line.
+	fp.logs = append(fp.logs, logEntry{"Stdout", time.Now().UTC().Format(time.RFC3339Nano) + " whirl proxy (" + kind + ") listening on [::]:8080"})
 	fp.pod.Status = kubernetes.PodStatus{Phase: "Running", PodIP: ip, Conditions: []kubernetes.PodCondition{{Type: "Ready", Status: "True"}},
 		ContainerStatuses: []kubernetes.ContainerStatus{{Name: c.Name, Ready: true, State: kubernetes.ContainerState{Running: &struct{}{}}}}}
 }
@@ -176,6 +184,7 @@ func (fc *fakeCluster) stop(fp *fakePod) {
 
 func (fc *fakeCluster) get(w http.ResponseWriter, r *http.Request) {
 	fc.mu.Lock()
+	fc.gets++
 	fp, ok := fc.pods[r.PathValue("name")]
 	var p kubernetes.Pod
 	if ok {
@@ -234,6 +243,14 @@ func (fc *fakeCluster) log(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stream := q.Get("stream")
+	if fc.logCode != 0 {
+		status(w, fc.logCode, "InternalError", "the kubelet is unreachable")
+		return
+	}
+	if fc.noSplit && stream != "" {
+		status(w, 422, "Invalid", `PodLogOptions "x" is invalid: stream: Forbidden: may not be specified`)
+		return
+	}
 	fc.mu.Lock()
 	fp, ok := fc.pods[r.PathValue("name")]
 	fc.mu.Unlock()

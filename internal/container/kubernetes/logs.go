@@ -25,6 +25,7 @@ type logs struct {
 	bytes     int
 	limit     int
 	truncated bool
+	failed    string // why a stream could not be read, or ""
 	changed   chan struct{}
 }
 
@@ -53,18 +54,41 @@ func (l *logs) begin(limit int) {
 func (l *logs) read(i int, stream string, r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	first := true
 	for sc.Scan() {
 		ts, text, ok := strings.Cut(sc.Text(), " ")
 		at, err := time.Parse(time.RFC3339Nano, ts)
 		if !ok || err != nil {
 			at, text = time.Now(), sc.Text()
 		}
+		if first && isBanner(text) {
+			// whirl proxy's start-up line is not an activation's log.
+			first = false
+			continue
+		}
+		first = false
 		l.add(i, stream, text, at)
 	}
 	l.mu.Lock()
 	l.eof++
 	l.notifyLocked()
 	l.mu.Unlock()
+}
+
+// isBanner reports whether text is the line `whirl proxy` prints when it
+// starts listening, before any action runs.
+func isBanner(text string) bool {
+	return strings.HasPrefix(text, "whirl proxy (") && strings.Contains(text, ") listening on ")
+}
+
+// fail records that stream i cannot be read: every activation's logs then
+// say so (in place of silently empty logs), and the stream counts as ended.
+func (l *logs) fail(i int, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failed = fmt.Sprintf("whirl: the action's logs could not be read from the pod: %v", err)
+	l.eof++
+	l.notifyLocked()
 }
 
 func (l *logs) add(i int, stream, text string, at time.Time) {
@@ -113,6 +137,9 @@ func (l *logs) take(wait time.Duration) []string {
 	}
 	defer l.mu.Unlock()
 	out := l.lines
+	if l.failed != "" {
+		out = append(out, fmt.Sprintf("%-30s %s: %s", time.Now().UTC().Format(time.RFC3339Nano), "stderr", l.failed))
+	}
 	if l.truncated && l.limit > 0 {
 		out = append(out, fmt.Sprintf("%-30s %s: %s", time.Now().UTC().Format(time.RFC3339Nano), "stderr", fmt.Sprintf(whisk.MsgLogsTruncated, l.limit)))
 	}

@@ -15,17 +15,40 @@ type Pod struct {
 type ObjectMeta struct {
 	Name              string            `json:"name,omitempty"`
 	Namespace         string            `json:"namespace,omitempty"`
+	UID               string            `json:"uid,omitempty"`
 	Labels            map[string]string `json:"labels,omitempty"`
 	DeletionTimestamp string            `json:"deletionTimestamp,omitempty"`
+	OwnerReferences   []OwnerReference  `json:"ownerReferences,omitempty"`
+}
+
+// OwnerReference makes an object a dependent of another: the garbage
+// collector deletes it when its owner is gone.
+type OwnerReference struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	UID        string `json:"uid"`
+}
+
+// Toleration lets a pod run on a node with a matching taint.
+type Toleration struct {
+	Key               string `json:"key,omitempty"`
+	Operator          string `json:"operator,omitempty"`
+	Value             string `json:"value,omitempty"`
+	Effect            string `json:"effect,omitempty"`
+	TolerationSeconds *int64 `json:"tolerationSeconds,omitempty"`
 }
 
 // PodSpec is a Pod's spec.
 type PodSpec struct {
-	RestartPolicy                string           `json:"restartPolicy,omitempty"`
-	AutomountServiceAccountToken *bool            `json:"automountServiceAccountToken,omitempty"`
-	EnableServiceLinks           *bool            `json:"enableServiceLinks,omitempty"`
-	Containers                   []PodContainer   `json:"containers"`
-	ImagePullSecrets             []LocalObjectRef `json:"imagePullSecrets,omitempty"`
+	RestartPolicy                string            `json:"restartPolicy,omitempty"`
+	AutomountServiceAccountToken *bool             `json:"automountServiceAccountToken,omitempty"`
+	EnableServiceLinks           *bool             `json:"enableServiceLinks,omitempty"`
+	Containers                   []PodContainer    `json:"containers"`
+	ImagePullSecrets             []LocalObjectRef  `json:"imagePullSecrets,omitempty"`
+	NodeSelector                 map[string]string `json:"nodeSelector,omitempty"`
+	Tolerations                  []Toleration      `json:"tolerations,omitempty"`
+	ActiveDeadlineSeconds        int64             `json:"activeDeadlineSeconds,omitempty"`
 }
 
 // LocalObjectRef names an object in the pod's namespace.

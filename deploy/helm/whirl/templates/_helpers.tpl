@@ -1,10 +1,36 @@
-{{/* The release's name prefix of every object. */}}
+{{/* The release's name prefix of every object: at most 40 characters,
+so that the invokers' StatefulSet name (<fullname>-invoker) and its
+controller-revision-hash label (<name>-<10 characters>) stay within
+Kubernetes' 63. */}}
 {{- define "whirl.fullname" -}}
-{{- printf "%s-whirl" .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- printf "%s-whirl" .Release.Name | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The image; a numeric tag (tag: 2) is written as a number. Quote tags
+like "1.10": YAML reads 1.10 as the number 1.1. */}}
 {{- define "whirl.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if kindIs "float64" $tag }}{{ $tag = int64 $tag | toString }}{{ end -}}
+{{- printf "%s:%s" .Values.image.repository (toString $tag) -}}
+{{- end -}}
+
+{{/* A checksum of everything the pods read from values: changing any of it
+(apiHost, whisk, nats, store, metrics, the invoker's settings) rolls the
+pods. */}}
+{{- define "whirl.configChecksum" -}}
+{{- list .Values.apiHost .Values.whisk .Values.nats .Values.store .Values.metrics .Values.invoker | toYaml | sha256sum -}}
+{{- end -}}
+
+{{/* Fails on values the chart cannot deploy. */}}
+{{- define "whirl.validate" -}}
+{{- if lt (int .Values.invoker.replicas) 1 -}}
+{{- fail "invoker.replicas must be at least 1: controllers without invokers run no action" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the action pods live in the release's namespace. */}}
+{{- define "whirl.actionsInRelease" -}}
+{{- if eq (include "whirl.actionNamespace" .) .Release.Namespace }}true{{ end -}}
 {{- end -}}
 
 {{- define "whirl.labels" -}}
