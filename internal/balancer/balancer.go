@@ -18,8 +18,9 @@
 // heartbeats and one whose heartbeats stop for Timeout is declared dead
 // (at once on a leaving heartbeat); Config.Invokers, when given, is an
 // allow-list. Without one, Config.Invokers are all live for good
-// (standalone). Config.OnChange tells the intake whenever the live set
-// changes, so that it moves the work outstanding at a dead invoker.
+// (standalone). Changes tells the intake, which watches it, whenever the
+// live set changes, so that it moves the work outstanding at a dead
+// invoker: the balancer calls nothing above it.
 package balancer
 
 import (
@@ -60,9 +61,6 @@ type Config struct {
 	// Timeout is how long heartbeats may stop before an invoker is
 	// dead (DefaultTimeout when zero).
 	Timeout time.Duration
-	// OnChange, when set, is called (on its own goroutine, one call at a
-	// time) after the live set changed.
-	OnChange func()
 	// Logger reports invokers coming and going.
 	Logger *slog.Logger
 }
@@ -70,7 +68,7 @@ type Config struct {
 // Balancer routes invocations. It is safe for concurrent use.
 type Balancer struct {
 	cfg     Config
-	changed chan struct{} // buffered 1: OnChange is due
+	changed chan struct{} // buffered 1: a change not yet seen (Changes)
 
 	mu     sync.Mutex
 	known  []*invoker // sorted by name
@@ -130,7 +128,6 @@ func (lb *Balancer) Start(ctx context.Context) error {
 		return fmt.Errorf("balancer: %w", err)
 	}
 	go lb.watch(ctx)
-	go lb.notify(ctx)
 	t := time.NewTimer(lb.cfg.Timeout)
 	defer t.Stop()
 	select {
@@ -244,7 +241,7 @@ func (lb *Balancer) expire(now time.Time) {
 	}
 }
 
-// due schedules an OnChange call.
+// due marks a change of the live set for Changes.
 func (lb *Balancer) due() {
 	select {
 	case lb.changed <- struct{}{}:
@@ -252,19 +249,9 @@ func (lb *Balancer) due() {
 	}
 }
 
-// notify calls OnChange, one call at a time, whenever it is due.
-func (lb *Balancer) notify(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-lb.changed:
-		}
-		if lb.cfg.OnChange != nil {
-			lb.cfg.OnChange()
-		}
-	}
-}
+// Changes receives a value after the live set changed (invokers died or
+// came back); changes that happen before it is read are coalesced into one.
+func (lb *Balancer) Changes() <-chan struct{} { return lb.changed }
 
 // Controllers returns how many controllers are live (heard from within
 // the timeout), at least 1: they share each invoker's capacity, and the

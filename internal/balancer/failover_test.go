@@ -48,15 +48,14 @@ func publish(t *testing.T, lb *balancer.Balancer, inv *bus.Invocation) string {
 
 // TestFailover: invokers become live with their first heartbeat; an
 // invoker whose heartbeats stop is declared dead after the timeout (and
-// OnChange is told), and its actions go to another live invoker; when it
+// Changes says so), and its actions go to another live invoker; when it
 // beats again they go home.
 func TestFailover(t *testing.T) {
 	c := newCluster(t, "inv0", "inv1")
-	changed := make(chan struct{}, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	lb := balancer.New(balancer.Config{Name: "ctl0", Bus: c.b, Presence: c.b, Timeout: 300 * time.Millisecond,
-		OnChange: func() { changed <- struct{}{} }})
+	lb := balancer.New(balancer.Config{Name: "ctl0", Bus: c.b, Presence: c.b, Timeout: 300 * time.Millisecond})
+	changed := lb.Changes()
 	if _, err := lb.Publish(ctx, invocation("guest", "a")); err == nil {
 		t.Fatal("Publish before any heartbeat succeeded")
 	}

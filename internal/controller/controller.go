@@ -132,7 +132,7 @@ func New(cfg Config) *Controller {
 		cfg.SequenceMax = 50
 	}
 	c := &Controller{cfg: cfg, mux: http.NewServeMux(), cache: newEntityCache(cfg.Store.Entities()), owners: &ownerCache{}, boot: whisk.NewActivationID()[16:]}
-	c.in = newIntake(cfg, c.moveDead)
+	c.in = newIntake(cfg)
 	c.ents = store.Notifying(cfg.Store.Entities(), c.entityChanged)
 	c.routes()
 	return c

@@ -34,9 +34,22 @@ func (c *Controller) publish(ctx context.Context, p *pending) error {
 	return nil
 }
 
+// failover moves the work of dead invokers each time the balancer's live
+// set changes, until life ends.
+func (c *Controller) failover(life context.Context) {
+	for {
+		select {
+		case <-life.Done():
+			return
+		case <-c.in.lb.Changes():
+			c.moveDead()
+		}
+	}
+}
+
 // moveDead publishes again, to live invokers, every pending invocation
-// whose invoker is no longer live. The balancer calls it (one call at a
-// time) whenever its live set changes; what cannot be moved now (no live
+// whose invoker is no longer live. failover calls it (one call at a time)
+// whenever the live set changes; what cannot be moved now (no live
 // invoker) is tried again at the next change.
 func (c *Controller) moveDead() {
 	c.in.mu.Lock()

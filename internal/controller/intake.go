@@ -61,12 +61,12 @@ type pending struct {
 	invoker string
 }
 
-func newIntake(cfg Config, onChange func()) *intake {
+func newIntake(cfg Config) *intake {
 	life, cancel := context.WithCancel(context.Background())
 	return &intake{
 		lb: balancer.New(balancer.Config{Name: cfg.Name, Bus: cfg.Bus, Invokers: cfg.Invokers,
 			Presence: cfg.Presence, Timeout: cfg.InvokerTimeout,
-			OnChange: onChange, Logger: cfg.Logger}),
+			Logger: cfg.Logger}),
 		journalActions: !cfg.DurableBus,
 		pending:        map[string]*pending{},
 		life:           life,
@@ -82,13 +82,22 @@ func (c *Controller) Start(ctx context.Context) error {
 		return err
 	}
 	if c.cfg.DurableBus {
-		c.in.loops.Add(1)
-		go func() {
-			defer c.in.loops.Done()
-			c.reconcile(c.in.life)
-		}()
+		c.loop(c.reconcile)
+	}
+	if c.cfg.Presence != nil {
+		c.loop(c.failover)
 	}
 	return c.in.lb.Start(ctx)
+}
+
+// loop runs fn on a goroutine of the intake's own until the controller
+// closes (Close waits for it).
+func (c *Controller) loop(fn func(life context.Context)) {
+	c.in.loops.Add(1)
+	go func() {
+		defer c.in.loops.Done()
+		fn(c.in.life)
+	}()
 }
 
 // invoke runs inv through the intake. It returns the activation id and,
