@@ -461,7 +461,18 @@ func (c *Container) exchange(ctx context.Context, line []byte, withLogs bool) ([
 			return nil, c.failLogs(), c.failure(ctx)
 		}
 	case <-c.exited:
-		if body = c.resultNow(); body == nil {
+		// The process is gone, but its last result may still be in the
+		// pipe: wait (briefly: a child may hold fd 3 open) for the reader
+		// to reach the end of it.
+		t := time.NewTimer(time.Second)
+		select {
+		case body = <-c.results:
+		case <-c.resultsEOF:
+			body = c.resultNow()
+		case <-t.C:
+		}
+		t.Stop()
+		if body == nil {
 			return nil, c.failLogs(), c.failure(ctx)
 		}
 	case <-ctx.Done():
