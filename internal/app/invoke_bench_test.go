@@ -9,6 +9,7 @@ import (
 
 	"github.com/whirlfaas/whirl/client"
 	"github.com/whirlfaas/whirl/internal/app/apptest"
+	"github.com/whirlfaas/whirl/internal/bench/cputest"
 )
 
 // benchServer starts a Whirl with a python no-op action and returns a
@@ -57,20 +58,20 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPU()
+	cpu := cputest.Start()
 	for i := 0; i < b.N; i++ {
 		if err := call(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpu.report(b)
+	cpu.Report(b)
 }
 
 func parallel(b *testing.B, callers int, call func() error) {
 	b.SetParallelism(callers)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPU()
+	cpu := cputest.Start()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := call(); err != nil {
@@ -79,7 +80,7 @@ func parallel(b *testing.B, callers int, call func() error) {
 			}
 		}
 	})
-	cpu.report(b)
+	cpu.Report(b)
 }
 
 // BenchmarkWarmInvokeParallel is BenchmarkWarmInvoke with 16 callers

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whirlfaas/whirl/internal/bench/cputest"
 	"github.com/whirlfaas/whirl/internal/container"
 	"github.com/whirlfaas/whirl/internal/container/process"
 	"github.com/whirlfaas/whirl/internal/runtimes"
@@ -103,13 +104,13 @@ func benchWarmFreeze(b *testing.B, sandbox string, freezeAfter time.Duration) {
 	}
 	req := container.RunRequest{Value: json.RawMessage(`{"a":1}`), Env: map[string]string{"activation_id": "x"}, LogLimit: 1 << 20}
 	b.ReportAllocs()
-	cpu := startCPU()
+	cpu := cputest.Start()
 	for b.Loop() {
 		if _, err := c.Run(ctx, req); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpu.report(b)
+	cpu.Report(b)
 }
 
 func BenchmarkWarmPython(b *testing.B)      { benchWarm(b, process.SandboxNone) }

@@ -1,4 +1,8 @@
-package app_test
+// Package cputest measures, for benchmarks, the CPU time a benchmark
+// process and its descendants (action containers) spend per op: on a
+// shared machine these move much less with the load than wall times do.
+// Only tests import it.
+package cputest
 
 import (
 	"os"
@@ -9,15 +13,15 @@ import (
 	"time"
 )
 
-// cpuMeter reports, per benchmark op, the CPU time (user + system) this
-// process spent (the server and the in-process client) and that its
-// descendants (the action containers) spent: on a shared machine these
-// move much less with the load than wall times do.
-type cpuMeter struct{ self, kids time.Duration }
+// Meter is the CPU time spent so far by this process (the server and an
+// in-process client) and by its live descendants.
+type Meter struct{ self, kids time.Duration }
 
-func startCPU() cpuMeter { return cpuMeter{selfCPU(), kidsCPU()} }
+// Start reads the CPU time spent so far.
+func Start() Meter { return Meter{selfCPU(), kidsCPU()} }
 
-func (m cpuMeter) report(b *testing.B) {
+// Report adds whirl-cpu-µs/op and action-cpu-µs/op to b's results.
+func (m Meter) Report(b *testing.B) {
 	if b.N == 0 {
 		return
 	}
