@@ -122,3 +122,89 @@ func RunPruner(ctx context.Context, p Pruner, r Retention, report func(PruneResu
 type NamespaceLister interface {
 	Namespaces(ctx context.Context) ([]string, error)
 }
+
+// PruneBackend is the SQL of one store's pruning, run through its driver:
+// Prune is the one algorithm both backends share.
+type PruneBackend interface {
+	// ActivationNamespaces lists the namespaces that own records.
+	ActivationNamespaces(ctx context.Context) ([]string, error)
+	// DeleteOlder deletes at most limit records of ns that started before
+	// beforeMs, and returns how many and their documents' bytes.
+	DeleteOlder(ctx context.Context, ns string, beforeMs int64, limit int) (n, bytes int64, err error)
+	// NewestBeyond returns the position (start, then write order) of the
+	// newest record of ns past its newest keep; ok is false when ns has no
+	// more than keep.
+	NewestBeyond(ctx context.Context, ns string, keep int) (start, seq int64, ok bool, err error)
+	// DeleteThrough deletes at most limit records of ns at or before the
+	// position (start, seq), and returns how many and their bytes.
+	DeleteThrough(ctx context.Context, ns string, start, seq int64, limit int) (n, bytes int64, err error)
+}
+
+// Prune is PruneActivations over b: namespace by namespace, the records
+// older than opts.Before, then those beyond the newest MaxPerNamespace, in
+// batches of opts.Batch with opts.Pause between them.
+func Prune(ctx context.Context, b PruneBackend, opts PruneOptions) (PruneResult, error) {
+	opts = opts.Normalized()
+	var res PruneResult
+	nss, err := b.ActivationNamespaces(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, ns := range nss {
+		if !opts.Before.IsZero() {
+			before := opts.Before.UnixMilli()
+			if err := pruneBatches(ctx, &res, opts, func(limit int) (int64, int64, error) {
+				return b.DeleteOlder(ctx, ns, before, limit)
+			}); err != nil {
+				return res, err
+			}
+		}
+		if opts.MaxPerNamespace > 0 {
+			start, seq, ok, err := b.NewestBeyond(ctx, ns, opts.MaxPerNamespace)
+			if err != nil {
+				return res, err
+			}
+			if !ok {
+				continue
+			}
+			if err := pruneBatches(ctx, &res, opts, func(limit int) (int64, int64, error) {
+				return b.DeleteThrough(ctx, ns, start, seq, limit)
+			}); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// pruneBatches runs del until a batch deletes fewer than opts.Batch
+// records, opts.Pause apart.
+func pruneBatches(ctx context.Context, res *PruneResult, opts PruneOptions, del func(limit int) (n, bytes int64, err error)) error {
+	for {
+		n, bytes, err := del(opts.Batch)
+		res.Records += n
+		res.Bytes += bytes
+		res.Batches++
+		if err != nil {
+			return err
+		}
+		if n < int64(opts.Batch) {
+			return nil
+		}
+		if err := Pause(ctx, opts.Pause); err != nil {
+			return err
+		}
+	}
+}
+
+// Pause waits d, or returns ctx's error when it ends first.
+func Pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

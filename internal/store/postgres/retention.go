@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -36,61 +35,39 @@ const (
 
 // PruneActivations deletes old records (store.Pruner) namespace by
 // namespace with plain DELETEs of opts.Batch rows, each its own
-// transaction, opts.Pause apart. The space is not given back to the file
-// system: autovacuum makes it reusable by later records, so the table
-// stays about the size retention bounds it to (docs/operations.md). Every
-// process that runs it deletes the same rows; they do not conflict.
+// transaction, opts.Pause apart (store.Prune). The space is not given back
+// to the file system: autovacuum makes it reusable by later records, so
+// the table stays about the size retention bounds it to
+// (docs/operations.md). Every process that runs it deletes the same rows;
+// they do not conflict.
 func (s *Store) PruneActivations(ctx context.Context, opts store.PruneOptions) (store.PruneResult, error) {
-	opts = opts.Normalized()
-	var res store.PruneResult
-	nss, err := s.activationNamespaces(ctx)
-	if err != nil {
-		return res, err
-	}
-	for _, ns := range nss {
-		if !opts.Before.IsZero() {
-			if err := s.pruneBatches(ctx, &res, opts, sqlPruneOld, ns, opts.Before.UnixMilli()); err != nil {
-				return res, err
-			}
-		}
-		if opts.MaxPerNamespace > 0 {
-			var start, seq int64
-			err := s.pool.QueryRow(ctx, sqlNewestBeyond, ns, opts.MaxPerNamespace).Scan(&start, &seq)
-			if errors.Is(err, pgx.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return res, fmt.Errorf("postgres: prune %s: %w", ns, err)
-			}
-			if err := s.pruneBatches(ctx, &res, opts, sqlPruneBeyond, ns, start, seq); err != nil {
-				return res, err
-			}
-		}
-	}
-	return res, nil
+	return store.Prune(ctx, pruneSQL{s}, opts)
 }
 
-func (s *Store) pruneBatches(ctx context.Context, res *store.PruneResult, opts store.PruneOptions, q string, args ...any) error {
-	args = append(args, opts.Batch)
-	for {
-		n, bytes, err := s.deleteBatch(ctx, q, args...)
-		res.Records += n
-		res.Bytes += bytes
-		res.Batches++
-		if err != nil {
-			return err
-		}
-		if n < int64(opts.Batch) {
-			return nil
-		}
-		t := time.NewTimer(opts.Pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+// pruneSQL is the store.PruneBackend of PostgreSQL.
+type pruneSQL struct{ s *Store }
+
+func (p pruneSQL) ActivationNamespaces(ctx context.Context) ([]string, error) {
+	return p.s.activationNamespaces(ctx)
+}
+
+func (p pruneSQL) DeleteOlder(ctx context.Context, ns string, beforeMs int64, limit int) (int64, int64, error) {
+	return p.s.deleteBatch(ctx, sqlPruneOld, ns, beforeMs, limit)
+}
+
+func (p pruneSQL) NewestBeyond(ctx context.Context, ns string, keep int) (start, seq int64, ok bool, err error) {
+	err = p.s.pool.QueryRow(ctx, sqlNewestBeyond, ns, keep).Scan(&start, &seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, false, nil
 	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("postgres: prune %s: %w", ns, err)
+	}
+	return start, seq, true, nil
+}
+
+func (p pruneSQL) DeleteThrough(ctx context.Context, ns string, start, seq int64, limit int) (int64, int64, error) {
+	return p.s.deleteBatch(ctx, sqlPruneBeyond, ns, start, seq, limit)
 }
 
 func (s *Store) deleteBatch(ctx context.Context, q string, args ...any) (n, bytes int64, err error) {

@@ -49,61 +49,39 @@ const (
 // are never deleted; the journal is not touched. Then it returns the free
 // pages to the file system by incremental vacuum, in steps as small.
 func (s *Store) PruneActivations(ctx context.Context, opts store.PruneOptions) (store.PruneResult, error) {
-	opts = opts.Normalized()
-	var res store.PruneResult
-	nss, err := s.activationNamespaces(ctx)
-	if err != nil {
+	res, err := store.Prune(ctx, pruneSQL{s}, opts)
+	if err != nil || res.Records == 0 {
 		return res, err
 	}
-	for _, ns := range nss {
-		if !opts.Before.IsZero() {
-			if err := s.pruneBatches(ctx, &res, opts, sqlPruneOld, ns, opts.Before.UnixMilli()); err != nil {
-				return res, err
-			}
-		}
-		if opts.MaxPerNamespace > 0 {
-			var start, rowid int64
-			err := s.rdb.QueryRowContext(ctx, sqlNewestBeyond, ns, opts.MaxPerNamespace).Scan(&start, &rowid)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return res, fmt.Errorf("sqlite: prune %s: %w", ns, err)
-			}
-			if err := s.pruneBatches(ctx, &res, opts, sqlPruneBeyond, ns, start, start, rowid); err != nil {
-				return res, err
-			}
-		}
-	}
-	if res.Records > 0 {
-		n, err := s.vacuum(ctx, opts.Pause)
-		res.Reclaimed = n
-		if err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	res.Reclaimed, err = s.vacuum(ctx, opts.Normalized().Pause)
+	return res, err
 }
 
-// pruneBatches runs the delete q (its last parameter the batch size)
-// until a batch deletes fewer than opts.Batch records.
-func (s *Store) pruneBatches(ctx context.Context, res *store.PruneResult, opts store.PruneOptions, q string, args ...any) error {
-	args = append(args, opts.Batch)
-	for {
-		n, bytes, err := s.deleteBatch(ctx, q, args...)
-		res.Records += n
-		res.Bytes += bytes
-		res.Batches++
-		if err != nil {
-			return err
-		}
-		if n < int64(opts.Batch) {
-			return nil
-		}
-		if err := pause(ctx, opts.Pause); err != nil {
-			return err
-		}
+// pruneSQL is the store.PruneBackend of SQLite: deletes go through the
+// writer connection, so the group commit waits for at most one batch.
+type pruneSQL struct{ s *Store }
+
+func (p pruneSQL) ActivationNamespaces(ctx context.Context) ([]string, error) {
+	return p.s.activationNamespaces(ctx)
+}
+
+func (p pruneSQL) DeleteOlder(ctx context.Context, ns string, beforeMs int64, limit int) (int64, int64, error) {
+	return p.s.deleteBatch(ctx, sqlPruneOld, ns, beforeMs, limit)
+}
+
+func (p pruneSQL) NewestBeyond(ctx context.Context, ns string, keep int) (start, rowid int64, ok bool, err error) {
+	err = p.s.rdb.QueryRowContext(ctx, sqlNewestBeyond, ns, keep).Scan(&start, &rowid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
 	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("sqlite: prune %s: %w", ns, err)
+	}
+	return start, rowid, true, nil
+}
+
+func (p pruneSQL) DeleteThrough(ctx context.Context, ns string, start, rowid int64, limit int) (int64, int64, error) {
+	return p.s.deleteBatch(ctx, sqlPruneBeyond, ns, start, start, rowid, limit)
 }
 
 func (s *Store) deleteBatch(ctx context.Context, q string, args ...any) (n, bytes int64, err error) {
@@ -160,7 +138,7 @@ func (s *Store) vacuum(ctx context.Context, wait time.Duration) (int64, error) {
 		if after >= before {
 			return freed, nil
 		}
-		if err := pause(ctx, wait); err != nil {
+		if err := store.Pause(ctx, wait); err != nil {
 			return freed, err
 		}
 	}
@@ -179,17 +157,6 @@ func drain(rows *sql.Rows, err error) error {
 		return err
 	}
 	return rows.Close()
-}
-
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (s *Store) activationNamespaces(ctx context.Context) ([]string, error) {
