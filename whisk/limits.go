@@ -37,41 +37,26 @@ func (r ActionLimitRanges) Apply(base Limits, put *LimitsPut, maxInstances int) 
 		return base, nil
 	}
 	l := base
-	if put.Timeout != nil {
-		if *put.Timeout < r.Timeout.Min {
-			return l, Malformed("duration %d milliseconds below allowed threshold of %d milliseconds", *put.Timeout, r.Timeout.Min)
+	for _, f := range []struct {
+		put        *int
+		dst        *int
+		r          Range
+		what, unit string
+	}{
+		{put.Timeout, &l.Timeout, r.Timeout, "duration", " milliseconds"},
+		{put.Memory, &l.Memory, r.Memory, "memory", " MB"},
+		{put.Logs, &l.Logs, r.Logs, "log size", " MB"},
+		{put.Concurrency, &l.Concurrency, r.Concurrency, "concurrency", ""},
+	} {
+		if f.put == nil {
+			continue
 		}
-		if *put.Timeout > r.Timeout.Max {
-			return l, Malformed("duration %d milliseconds exceeds allowed threshold of %d milliseconds", *put.Timeout, r.Timeout.Max)
+		if v := *f.put; v < f.r.Min {
+			return l, Malformed("%s %d%s below allowed threshold of %d%s", f.what, v, f.unit, f.r.Min, f.unit)
+		} else if v > f.r.Max {
+			return l, Malformed("%s %d%s exceeds allowed threshold of %d%s", f.what, v, f.unit, f.r.Max, f.unit)
 		}
-		l.Timeout = *put.Timeout
-	}
-	if put.Memory != nil {
-		if *put.Memory < r.Memory.Min {
-			return l, Malformed("memory %d MB below allowed threshold of %d MB", *put.Memory, r.Memory.Min)
-		}
-		if *put.Memory > r.Memory.Max {
-			return l, Malformed("memory %d MB exceeds allowed threshold of %d MB", *put.Memory, r.Memory.Max)
-		}
-		l.Memory = *put.Memory
-	}
-	if put.Logs != nil {
-		if *put.Logs < r.Logs.Min {
-			return l, Malformed("log size %d MB below allowed threshold of %d MB", *put.Logs, r.Logs.Min)
-		}
-		if *put.Logs > r.Logs.Max {
-			return l, Malformed("log size %d MB exceeds allowed threshold of %d MB", *put.Logs, r.Logs.Max)
-		}
-		l.Logs = *put.Logs
-	}
-	if put.Concurrency != nil {
-		if *put.Concurrency < r.Concurrency.Min {
-			return l, Malformed("concurrency %d below allowed threshold of %d", *put.Concurrency, r.Concurrency.Min)
-		}
-		if *put.Concurrency > r.Concurrency.Max {
-			return l, Malformed("concurrency %d exceeds allowed threshold of %d", *put.Concurrency, r.Concurrency.Max)
-		}
-		l.Concurrency = *put.Concurrency
+		*f.dst = *f.put
 	}
 	if put.Instances != nil {
 		if *put.Instances < 1 {
