@@ -186,15 +186,10 @@ var newlines = regexp.MustCompile(`\r?\n`)
 // split splits payload by separator (a string, taken literally) or by line
 // breaks: {lines, payload}.
 func split(c *call) (any, error) {
-	p, ok := c.get("payload")
-	if !ok || decode(p) == nil {
-		what := "undefined"
-		if ok {
-			what = "null"
-		}
-		return nil, typeError("Cannot read properties of " + what + " (reading 'toString')")
+	p, s, err := c.payload()
+	if err != nil {
+		return nil, err
 	}
-	s := jsString(decode(p))
 	var lines []string
 	if c.truthy("separator") {
 		lines = strings.Split(s, jsString(decode(c.params["separator"])))
@@ -389,15 +384,11 @@ func countWords(c *call, s string) (any, error) {
 
 // wordCount counts the words of payload.toString().
 func wordCount(c *call) (any, error) {
-	p, ok := c.get("payload")
-	if !ok || decode(p) == nil {
-		what := "undefined"
-		if ok {
-			what = "null"
-		}
-		return nil, typeError("Cannot read properties of " + what + " (reading 'toString')")
+	_, s, err := c.payload()
+	if err != nil {
+		return nil, err
 	}
-	return countWords(c, jsString(decode(p)))
+	return countWords(c, s)
 }
 
 // wordCountAsync counts the words of payload, which must be a string.
@@ -410,4 +401,18 @@ func wordCountAsync(c *call) (any, error) {
 		return nil, typeError("str.split is not a function")
 	}
 	return countWords(c, s)
+}
+
+// payload returns the payload parameter and payload.toString(), or the
+// TypeError node throws when payload is undefined or null.
+func (c *call) payload() (json.RawMessage, string, error) {
+	p, ok := c.get("payload")
+	if !ok || decode(p) == nil {
+		what := "undefined"
+		if ok {
+			what = "null"
+		}
+		return nil, "", typeError("Cannot read properties of " + what + " (reading 'toString')")
+	}
+	return p, jsString(decode(p)), nil
 }
