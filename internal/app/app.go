@@ -69,7 +69,7 @@ type App struct {
 	// background are the goroutines the app starts itself; Close waits
 	// for them after cancel.
 	background sync.WaitGroup
-	srv        *http.Server
+	api        serving // the API listener's server (Serve)
 	logger     *slog.Logger
 	dirLock    *dirLock       // of the standalone data directory (datadir.go)
 	metrics    metricsServing // who GET /metrics answers (listen.go)
@@ -492,25 +492,18 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Serve answers the API on ln until Shutdown; with TLS configured it
 // serves HTTPS. It returns nil after a clean shutdown.
 func (a *App) Serve(ln net.Listener) error {
-	a.srv = newHTTPServer(a.Config, a.handler, a.logger, 0)
+	srv := newHTTPServer(a.Config, a.handler, a.logger, 0)
 	a.metrics.boundTo(ln.Addr())
-	ln = limitListener(ln, a.Config)
-	var err error
+	var cert *tls.Certificate
 	if a.Config.TLSCert != "" || a.Config.TLSKey != "" {
-		var cert tls.Certificate
-		cert, err = tls.LoadX509KeyPair(a.Config.TLSCert, a.Config.TLSKey)
+		c, err := tls.LoadX509KeyPair(a.Config.TLSCert, a.Config.TLSKey)
 		if err != nil {
+			ln.Close()
 			return fmt.Errorf("tls: %w", err)
 		}
-		a.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-		err = a.srv.ServeTLS(ln, "", "")
-	} else {
-		err = a.srv.Serve(ln)
+		cert = &c
 	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return a.api.serve(srv, limitListener(ln, a.Config), cert)
 }
 
 // Close shuts down in order: stop accepting requests and let in-flight
@@ -519,9 +512,7 @@ func (a *App) Serve(ln net.Listener) error {
 func (a *App) Close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
 		var errs []error
-		if a.srv != nil {
-			errs = append(errs, a.srv.Shutdown(ctx))
-		}
+		errs = append(errs, a.api.shutdown(ctx))
 		errs = append(errs, a.metrics.shutdown(ctx))
 		// The sequences the controller runs finish first (their
 		// components need the invoker), or are stopped when ctx ends

@@ -123,3 +123,38 @@ func TestCloseLeaksNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines after Close, %d before the run:\n%s", n, before, stacks.String())
 	}
 }
+
+// TestServeAfterClose: a Serve that starts after Close (a caller whose
+// goroutine was slow to start) returns at once instead of serving for
+// ever: before, Close found no server to shut down and the caller's wait
+// for Serve never ended.
+func TestServeAfterClose(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	if err := cfg.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ln) }()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve after Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		ln.Close()
+		t.Fatal("Serve after Close still serves")
+	}
+}

@@ -1,15 +1,12 @@
 package app
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/whirlfaas/whirl/whisk"
@@ -84,11 +81,8 @@ func isLoopbackAddr(hostport string) bool {
 // metricsServing is an App's /metrics: the gate on the API listener, or
 // the server of the metrics listener.
 type metricsServing struct {
-	gate *metricsGate // on the API listener; nil with metricsListen
-
-	mu     sync.Mutex
-	srv    *http.Server // of the metrics listener, once ServeMetrics runs
-	closed bool
+	gate    *metricsGate // on the API listener; nil with metricsListen
+	serving              // the metrics listener's server, once ServeMetrics runs
 }
 
 // apiMetrics returns the /metrics handler of the API listener: nil (no
@@ -114,31 +108,5 @@ func (m *metricsServing) boundTo(addr net.Addr) {
 func (a *App) ServeMetrics(ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", newMetricsGate(a.Metrics.Handler(), a.Config.Metrics.Token, true))
-	srv := newHTTPServer(a.Config, mux, a.logger, 0)
-	m := &a.metrics
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ln.Close()
-	}
-	m.srv = srv
-	m.mu.Unlock()
-	err := srv.Serve(limitListener(ln, a.Config))
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-// shutdown stops the metrics listener's server, if any, and any started
-// later.
-func (m *metricsServing) shutdown(ctx context.Context) error {
-	m.mu.Lock()
-	m.closed = true
-	srv := m.srv
-	m.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	return srv.Shutdown(ctx)
+	return a.metrics.serve(newHTTPServer(a.Config, mux, a.logger, 0), limitListener(ln, a.Config), nil)
 }
